@@ -1,0 +1,216 @@
+"""The Textual application: panes, global keys, command palette, engine start-up.
+
+The first frame must not wait for ``import torch`` (~1.5 s): nothing here imports torch
+at module level; a thread worker loads the engine after mounting, and panes queue what the
+user does meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from tui import __version__
+from tui.core.history import History
+from tui.core.session import Session, SessionInfo
+from widgets.help_screen import HelpScreen
+from widgets.repl import ReplPane
+from widgets.repl_input import ReplInput
+from widgets.status_line import StatusLine
+
+PANES: list[tuple[str, str, str]] = [
+    # (content id, tab label, key)
+    ("repl", "REPL", "F2"),
+]
+
+
+class DltuiApp(App[int]):
+    """dltui: tensor REPL with inspector (more panes arrive with their features)."""
+
+    TITLE = "dltui"
+    CSS_PATH = "app.tcss"
+    # Below 100 columns the inspector moves under the REPL (see app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="app.help", tooltip="Every key of the focused pane"),
+        Binding("question_mark", "help", "Help", show=False, id="app.help_q"),
+        Binding("f2", "show_pane('repl')", "REPL", id="app.repl", tooltip="The tensor REPL"),
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "Interrupt",
+            id="app.interrupt",
+            priority=True,
+            tooltip="Interrupt running REPL code (or clear the input)",
+        ),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit dltui"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            id="app.palette",
+            tooltip="Every action by name",
+        ),
+    ]
+
+    @dataclass
+    class EngineReady(Message):
+        info: SessionInfo
+
+    @dataclass
+    class EngineFailed(Message):
+        error: str
+
+    def __init__(
+        self,
+        device: str | None = None,
+        workspace: str | Path = ".",
+        watch: str | None = None,
+        history: History | None = None,
+    ) -> None:
+        super().__init__()
+        self.session = Session(device)
+        self.workspace = Path(workspace)
+        self.watch_dir = watch
+        self.history = history if history is not None else History()
+        self.engine_ready = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._tabs_text("repl"), id="pane-tabs")
+        with ContentSwitcher(initial="repl", id="panes"):
+            yield ReplPane(self.session, self.history, id="repl")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"dltui {__version__}"
+        self._load_engine()
+
+    # -- engine start-up --
+    @work(thread=True, exit_on_error=False, group="startup")
+    def _load_engine(self) -> None:
+        try:
+            info = self.session.load()
+        except BaseException as exc:
+            self.post_message(self.EngineFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.EngineReady(info))
+
+    @on(EngineReady)
+    def _engine_ready(self, event: EngineReady) -> None:
+        self.engine_ready = True
+        status = self.query_one(StatusLine)
+        status.torch_state = f"torch {event.info.torch_version} │ device {event.info.device}"
+        self.query_one(ReplPane).engine_ready()
+
+    @on(EngineFailed)
+    def _engine_failed(self, event: EngineFailed) -> None:
+        self.query_one(StatusLine).torch_state = "torch failed to load"
+        self.notify(
+            f"PyTorch could not be imported: {event.error}. "
+            "Install it (make run does) and restart.",
+            severity="error",
+            timeout=30,
+        )
+
+    # -- panes --
+    def _tabs_text(self, active: str) -> str:
+        parts = []
+        for pane_id, label, key in PANES:
+            text = f" {key} {label} "
+            parts.append(f"[reverse b]{text}[/]" if pane_id == active else text)
+        return "".join(parts)
+
+    def action_show_pane(self, pane_id: str) -> None:
+        switcher = self.query_one(ContentSwitcher)
+        switcher.current = pane_id
+        self.query_one("#pane-tabs", Static).update(self._tabs_text(pane_id))
+        pane = self.query_one(f"#{pane_id}")
+        if pane_id == "repl":
+            self.query_one(ReplInput).focus()
+        else:
+            pane.focus()
+
+    @property
+    def current_pane(self) -> str:
+        return self.query_one(ContentSwitcher).current or "repl"
+
+    # -- global actions --
+    def action_interrupt(self) -> None:
+        repl = self.query_one(ReplPane)
+        if repl.interrupt():
+            self.notify("KeyboardInterrupt sent to the running code.", timeout=3)
+        elif self.current_pane == "repl":
+            repl.clear_input()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if (key, binding.action) in seen or not binding.description:
+                continue
+            seen.add((key, binding.action))
+            rows.append((self.get_key_display(binding), binding.description, binding.tooltip or ""))
+        pane = dict((p[0], p[1]) for p in PANES).get(self.current_pane, "")
+        self.push_screen(HelpScreen(f"Keys: {pane} pane (focused: {self._focus_name()})", rows))
+
+    def _focus_name(self) -> str:
+        focused = self.focused
+        return type(focused).__name__ if focused is not None else "nothing"
+
+    def action_clear_output(self) -> None:
+        self.query_one(ReplPane).action_clear_output()
+
+    def action_reset_namespace(self) -> None:
+        self.query_one(ReplPane).reset_namespace()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "REPL pane", "Switch to the tensor REPL (F2)", lambda: self.action_show_pane("repl")
+        )
+        yield SystemCommand(
+            "Clear REPL output", "Empty the REPL transcript (ctrl+l)", self.action_clear_output
+        )
+        yield SystemCommand(
+            "Reset namespace",
+            "Forget every REPL variable; keep torch, nn, F, …",
+            self.action_reset_namespace,
+        )
+        yield SystemCommand(
+            "Interrupt running code",
+            "Raise KeyboardInterrupt in the REPL code (ctrl+c)",
+            self.action_interrupt,
+        )
+        yield SystemCommand("Show keys", "Every binding of the focused pane (F1)", self.action_help)
+
+    # -- pane messages --
+    @on(ReplPane.BusyChanged)
+    def _busy(self, event: ReplPane.BusyChanged) -> None:
+        status = self.query_one(StatusLine)
+        status.set_busy(event.label)
+        if event.label is None:
+            status.set_cuda(event.cuda)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # One place for failures of our own workers: say so, keep the app up.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(
+                f"{event.worker.name} failed: {type(error).__name__}: {error}",
+                severity="error",
+                timeout=15,
+            )

@@ -1,0 +1,295 @@
+"""Summaries of the REPL namespace for the inspector: cheap rows and costly statistics.
+
+:func:`describe_namespace` lists tensors, Parameters, NumPy arrays and nn.Modules with
+what is known without touching their data (shape, dtype, device, memory): it is cheap
+and runs after every REPL submission. :func:`tensor_stats` reads every element (min, max,
+mean, std, NaN/Inf/zero counts, a histogram): seconds for 10^8 floats on a CPU, so the
+inspector calls it in a worker thread, and :class:`StatsCache` keeps the result until the
+tensor changes (its version counter moves on every in-place write).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+HIST_BINS = 30
+
+
+@dataclass(frozen=True)
+class VarInfo:
+    """One inspector row: what a variable is, without reading its elements."""
+
+    name: str
+    kind: str  # "tensor" | "parameter" | "ndarray" | "module"
+    shape: tuple[int, ...] | None
+    dtype: str
+    device: str
+    grad: str  # "requires_grad", "grad_fn=AddBackward0", or ""
+    numel: int
+    nbytes: int
+
+    @property
+    def shape_text(self) -> str:
+        if self.shape is None:
+            return ""
+        return "(" + ", ".join(str(s) for s in self.shape) + ")"
+
+
+@dataclass
+class TensorStats:
+    """Statistics of one tensor's elements (or a module's parameters)."""
+
+    name: str
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    """(label, value) pairs shown in the detail view."""
+    preview: str = ""
+    hist_edges: list[float] = field(default_factory=list)
+    hist_counts: list[int] = field(default_factory=list)
+    submodules: list[str] = field(default_factory=list)
+
+
+def human_bytes(n: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # unreachable
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def describe(name: str, obj: Any) -> VarInfo | None:
+    """The inspector row for ``obj``, or None if it is not something we show."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    if isinstance(obj, torch.Tensor):
+        kind = "parameter" if isinstance(obj, nn.Parameter) else "tensor"
+        if obj.grad_fn is not None:
+            grad = f"grad_fn={type(obj.grad_fn).__name__}"
+        elif obj.requires_grad:
+            grad = "requires_grad"
+        else:
+            grad = ""
+        return VarInfo(
+            name=name,
+            kind=kind,
+            shape=tuple(obj.shape),
+            dtype=_dtype_name(obj.dtype),
+            device=str(obj.device),
+            grad=grad,
+            numel=obj.numel(),
+            nbytes=obj.numel() * obj.element_size(),
+        )
+    if isinstance(obj, np.ndarray):
+        return VarInfo(
+            name=name,
+            kind="ndarray",
+            shape=tuple(obj.shape),
+            dtype=f"np.{obj.dtype}",
+            device="numpy",
+            grad="",
+            numel=int(obj.size),
+            nbytes=int(obj.nbytes),
+        )
+    if isinstance(obj, nn.Module):
+        params = list(obj.parameters())
+        devices = sorted({str(p.device) for p in params}) or ["-"]
+        dtypes = sorted({_dtype_name(p.dtype) for p in params}) or ["-"]
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        return VarInfo(
+            name=name,
+            kind="module",
+            shape=None,
+            dtype=",".join(dtypes),
+            device=",".join(devices),
+            grad=f"{trainable:,} trainable" if params else "",
+            numel=sum(p.numel() for p in params),
+            nbytes=sum(p.numel() * p.element_size() for p in params),
+        )
+    return None
+
+
+def describe_namespace(namespace: dict[str, Any], names: list[str]) -> list[VarInfo]:
+    """Rows for ``names`` that are tensors, arrays or modules, in the given order."""
+    rows = []
+    for name in names:
+        info = describe(name, namespace.get(name))
+        if info is not None:
+            rows.append(info)
+    return rows
+
+
+def memory_by_device(rows: list[VarInfo]) -> dict[str, int]:
+    """Bytes held per device by tensors and parameters (modules counted once)."""
+    totals: dict[str, int] = {}
+    for row in rows:
+        if row.kind in ("tensor", "parameter", "ndarray"):
+            totals[row.device] = totals.get(row.device, 0) + row.nbytes
+    return totals
+
+
+def cuda_memory() -> dict[str, int] | None:
+    """Allocated / reserved bytes on the current CUDA device, or None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return {
+        "allocated": torch.cuda.memory_allocated(),
+        "reserved": torch.cuda.memory_reserved(),
+    }
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def tensor_stats(name: str, obj: Any) -> TensorStats:
+    """Read every element of a tensor or array (slow for big ones: call off the UI thread)."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    if isinstance(obj, nn.Module):
+        return _module_stats(name, obj)
+    t = torch.from_numpy(obj) if isinstance(obj, np.ndarray) else obj.detach()
+    stats = TensorStats(name=name)
+    stats.lines.append(("stride", str(tuple(t.stride()))))
+    stats.lines.append(("contiguous", str(t.is_contiguous())))
+    if t.device.type == "meta":
+        stats.lines.append(("values", "none: a meta tensor holds no data"))
+        return stats
+    n = t.numel()
+    if n == 0:
+        stats.lines.append(("values", "empty"))
+        return stats
+    if t.is_complex():
+        stats.lines.append(("values", "complex: statistics of the magnitude"))
+        t = t.abs()
+    if t.dtype == torch.bool:
+        true = int(t.sum().item())
+        stats.lines += [("true", f"{true:,}"), ("false", f"{n - true:,}")]
+        stats.preview = _preview(t)
+        return stats
+    flat = t.reshape(-1)
+    is_float = flat.is_floating_point()
+    f = flat.double() if flat.dtype == torch.float64 else flat.float()
+    zeros = int((flat == 0).sum().item())
+    if is_float:
+        nan = int(torch.isnan(f).sum().item())
+        inf = int(torch.isinf(f).sum().item())
+        finite = f[torch.isfinite(f)] if (nan or inf) else f
+    else:
+        nan = inf = 0
+        finite = f
+    if finite.numel():
+        lo, hi = finite.min().item(), finite.max().item()
+        mean = finite.mean().item()
+        std = finite.std().item() if finite.numel() > 1 else 0.0
+        stats.lines += [
+            ("min", _fmt(lo)),
+            ("max", _fmt(hi)),
+            ("mean", _fmt(mean)),
+            ("std", _fmt(std)),
+        ]
+        if hi > lo:
+            counts = torch.histc(finite.float(), bins=HIST_BINS, min=lo, max=hi)
+            step = (hi - lo) / HIST_BINS
+            stats.hist_edges = [lo + i * step for i in range(HIST_BINS + 1)]
+            stats.hist_counts = [int(c) for c in counts.tolist()]
+    stats.lines += [("NaN", f"{nan:,}"), ("Inf", f"{inf:,}"), ("zeros", f"{zeros:,}")]
+    stats.preview = _preview(t)
+    return stats
+
+
+def _preview(t: Any) -> str:
+    import torch
+
+    with _print_options_lock:
+        old = torch._tensor_str.PRINT_OPTS
+        saved = (old.threshold, old.edgeitems, old.linewidth, old.precision)
+        torch.set_printoptions(threshold=50, edgeitems=3, linewidth=60, precision=4)
+        try:
+            text = str(t.cpu() if t.device.type != "cpu" else t)
+        finally:
+            torch.set_printoptions(
+                threshold=saved[0], edgeitems=saved[1], linewidth=saved[2], precision=saved[3]
+            )
+    # The tensor(...) wrapper adds nothing in a detail view.
+    lines = text.splitlines()
+    return "\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else "")
+
+
+# torch's print options are process-wide: serialise the temporary change.
+_print_options_lock = threading.Lock()
+
+
+def _module_stats(name: str, module: Any) -> TensorStats:
+    params = list(module.parameters())
+    total = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    buffers = sum(b.numel() for b in module.buffers())
+    stats = TensorStats(name=name)
+    stats.lines += [
+        ("type", type(module).__name__),
+        ("params", f"{total:,}"),
+        ("trainable", f"{trainable:,}"),
+        ("buffers", f"{buffers:,}"),
+        ("mode", "train" if module.training else "eval"),
+    ]
+    for child_name, child in module.named_children():
+        count = sum(p.numel() for p in child.parameters())
+        stats.submodules.append(f"({child_name}) {child!r}  [{count:,} params]".replace("\n", " "))
+    return stats
+
+
+class StatsCache:
+    """Statistics per variable name, valid while the object and its version are unchanged."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[Any, ...] | None, TensorStats]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(obj: Any) -> tuple[Any, ...] | None:
+        """Identity plus in-place version: ``x += 1`` or ``x[0] = 5`` moves ``_version``."""
+        import torch
+
+        if isinstance(obj, torch.Tensor):
+            return (id(obj), obj._version, obj.data_ptr() if obj.device.type != "meta" else 0)
+        if isinstance(obj, torch.nn.Module):
+            return (id(obj), tuple(p._version for p in obj.parameters()))
+        # NumPy arrays have no version counter: never cached.
+        return None
+
+    def get(self, name: str, obj: Any) -> TensorStats | None:
+        with self._lock:
+            entry = self._entries.get(name)
+        if entry is not None and entry[0] is not None and entry[0] == self.key(obj):
+            return entry[1]
+        return None
+
+    def compute(self, name: str, obj: Any) -> TensorStats:
+        """Cached statistics, computing them when missing or stale."""
+        cached = self.get(name, obj)
+        if cached is not None:
+            return cached
+        key = self.key(obj)
+        stats = tensor_stats(name, obj)
+        with self._lock:
+            self._entries[name] = (key, stats)
+        return stats
+
+    def forget(self, keep: set[str]) -> None:
+        with self._lock:
+            for name in list(self._entries):
+                if name not in keep:
+                    del self._entries[name]
