@@ -112,7 +112,9 @@ class ReplInput(TextArea):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            language="python",
+            # Highlighting is switched on after the first frame: loading the tree-sitter
+            # grammar costs ~0.25 s that the first frame should not wait for.
+            language=None,
             soft_wrap=True,
             show_line_numbers=False,
             tab_behavior="indent",
@@ -122,6 +124,12 @@ class ReplInput(TextArea):
         self._namespace = namespace_getter
         # State of a Tab cycle: (token start column, candidates, index shown).
         self._cycle: tuple[int, list[str], int] | None = None
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._enable_highlighting)
+
+    def _enable_highlighting(self) -> None:
+        self.language = "python"
 
     # -- Enter and newlines --
     def action_submit(self) -> None:
