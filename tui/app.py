@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -25,13 +26,18 @@ from tui import __version__
 from tui.core.history import History
 from tui.core.session import Session, SessionInfo
 from widgets.help_screen import HelpScreen
+
+if TYPE_CHECKING:
+    from tui.core.layers import LayerStack
 from widgets.repl import ReplPane
 from widgets.repl_input import ReplInput
+from widgets.stack_builder import StackBuilder
 from widgets.status_line import StatusLine
 
 PANES: list[tuple[str, str, str]] = [
     # (content id, tab label, key)
     ("repl", "REPL", "F2"),
+    ("builder", "Builder", "F3"),
 ]
 
 
@@ -47,6 +53,13 @@ class DltuiApp(App[int]):
         Binding("f1", "help", "Help", id="app.help", tooltip="Every key of the focused pane"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_q"),
         Binding("f2", "show_pane('repl')", "REPL", id="app.repl", tooltip="The tensor REPL"),
+        Binding(
+            "f3",
+            "show_pane('builder')",
+            "Builder",
+            id="app.builder",
+            tooltip="The layer-stack builder",
+        ),
         Binding(
             "ctrl+c",
             "interrupt",
@@ -91,6 +104,7 @@ class DltuiApp(App[int]):
         yield Static(self._tabs_text("repl"), id="pane-tabs")
         with ContentSwitcher(initial="repl", id="panes"):
             yield ReplPane(self.session, self.history, id="repl")
+            yield StackBuilder(self.workspace, id="builder")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -113,6 +127,13 @@ class DltuiApp(App[int]):
     def _load_engine(self) -> None:
         try:
             info = self.session.load()
+            from tui.core.layers import warm_up
+
+            # The first meta-device call loads kernels (~1 s): pay it here, not on the
+            # builder's first edit.
+            warm_up()
+            # Pre-import the plot library here rather than on the UI thread at first use.
+            import textual_plotext  # noqa: F401
         except BaseException as exc:
             self.post_message(self.EngineFailed(f"{type(exc).__name__}: {exc}"))
             return
@@ -124,6 +145,7 @@ class DltuiApp(App[int]):
         status = self.query_one(StatusLine)
         status.torch_state = f"torch {event.info.torch_version} │ device {event.info.device}"
         self.query_one(ReplPane).engine_ready()
+        self.query_one(StackBuilder).engine_ready()
 
     @on(EngineFailed)
     def _engine_failed(self, event: EngineFailed) -> None:
@@ -147,11 +169,10 @@ class DltuiApp(App[int]):
         switcher = self.query_one(ContentSwitcher)
         switcher.current = pane_id
         self.query_one("#pane-tabs", Static).update(self._tabs_text(pane_id))
-        pane = self.query_one(f"#{pane_id}")
         if pane_id == "repl":
             self.query_one(ReplInput).focus()
-        else:
-            pane.focus()
+        elif pane_id == "builder":
+            self.query_one(StackBuilder).focus_table()
 
     @property
     def current_pane(self) -> str:
@@ -207,6 +228,41 @@ class DltuiApp(App[int]):
             "Raise KeyboardInterrupt in the REPL code (ctrl+c)",
             self.action_interrupt,
         )
+        yield SystemCommand(
+            "Builder pane",
+            "Switch to the layer-stack builder (F3)",
+            lambda: self.action_show_pane("builder"),
+        )
+        yield SystemCommand(
+            "Builder: pull nn.Sequential from the REPL",
+            "Load a REPL variable (an nn.Sequential of catalogue layers) into the builder",
+            self.action_pull_from_repl,
+        )
+        yield SystemCommand(
+            "Builder: send to REPL as model",
+            "Build the stack and bind it as `model` in the REPL (m)",
+            lambda: self.query_one(StackBuilder).action_to_repl(),
+        )
+        yield SystemCommand(
+            "Builder: export code",
+            "Show and save PyTorch code that rebuilds the stack (E)",
+            lambda: self.query_one(StackBuilder).action_export(),
+        )
+        yield SystemCommand(
+            "Builder: save spec",
+            "Save the stack as a JSON spec (s)",
+            lambda: self.query_one(StackBuilder).action_save(),
+        )
+        yield SystemCommand(
+            "Builder: open spec",
+            "Load a JSON stack spec (o)",
+            lambda: self.query_one(StackBuilder).action_load(),
+        )
+        yield SystemCommand(
+            "Builder: preset",
+            "Start from a preset stack (p)",
+            lambda: self.query_one(StackBuilder).action_preset(),
+        )
         yield SystemCommand("Show keys", "Every binding of the focused pane (F1)", self.action_help)
 
     # -- pane messages --
@@ -216,6 +272,97 @@ class DltuiApp(App[int]):
         status.set_busy(event.label)
         if event.label is None:
             status.set_cuda(event.cuda)
+
+    # -- builder <-> REPL --
+    @on(StackBuilder.SendToRepl)
+    def _send_to_repl(self, event: StackBuilder.SendToRepl) -> None:
+        if self.query_one(ReplPane).running:
+            self.notify("REPL code is running: try again when it has finished.", severity="warning")
+            return
+        self._build_into_namespace(event.stack)
+
+    @work(thread=True, exit_on_error=False, group="handoff")
+    def _build_into_namespace(self, stack: LayerStack) -> None:
+        from tui.core.layers import SpecError, build_module
+
+        device = self.session.info.device if self.session.info else "cpu"
+        try:
+            module = build_module(stack, device=device)
+        except (SpecError, RuntimeError) as exc:
+            self.call_from_thread(
+                self.notify, f"Could not build the stack: {exc}", severity="error"
+            )
+            return
+        self.session.namespace["model"] = module
+        params = sum(p.numel() for p in module.parameters())
+        note = (
+            f"builder → model: nn.Sequential of {len(module)} layers, {params:,} params on {device}"
+        )
+        self.call_from_thread(self._handoff_done, note)
+
+    def _handoff_done(self, note: str) -> None:
+        self.query_one(ReplPane).announce(note)
+        self.notify(note, timeout=4)
+
+    def action_pull_from_repl(self) -> None:
+        if not self.engine_ready:
+            self.notify("torch is still loading.", severity="warning")
+            return
+        from widgets.dialogs import PromptDialog
+
+        names = [
+            n
+            for n in self.session.user_names()
+            if type(self.session.namespace[n]).__name__ == "Sequential"
+        ]
+        hint = (
+            ("nn.Sequential variables: " + ", ".join(names))
+            if names
+            else "no nn.Sequential in the REPL yet"
+        )
+
+        def validate(text: str) -> str | None:
+            obj = self.session.namespace.get(text.strip())
+            if obj is None:
+                return f"no variable {text.strip()!r} in the REPL"
+            if type(obj).__name__ != "Sequential":
+                return f"{text.strip()} is a {type(obj).__name__}, not an nn.Sequential"
+            return None
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self._pull(text.strip())
+
+        self.push_screen(
+            PromptDialog(
+                "Pull into the builder: variable name",
+                names[0] if names else "model",
+                hint,
+                validate,
+            ),
+            done,
+        )
+
+    @work(thread=True, exit_on_error=False, group="handoff")
+    def _pull(self, name: str) -> None:
+        from tui.core.layers import stack_from_module
+
+        builder = self.query_one(StackBuilder)
+        shape = builder.stack.input_shape if builder.stack else (1, 28, 28)
+        try:
+            stack = stack_from_module(self.session.namespace[name], shape)
+        except (ValueError, KeyError) as exc:
+            self.call_from_thread(self.notify, f"Cannot pull {name}: {exc}", severity="error")
+            return
+        self.call_from_thread(self._pulled, name, stack)
+
+    def _pulled(self, name: str, stack: LayerStack) -> None:
+        builder = self.query_one(StackBuilder)
+        builder.set_stack(stack)
+        self.action_show_pane("builder")
+        self.notify(
+            f"Pulled {name} into the builder ({len(stack.layers)} layers); i sets the input shape"
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place for failures of our own workers: say so, keep the app up.

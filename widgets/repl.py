@@ -232,3 +232,23 @@ class ReplPane(Horizontal):
     @on(StatsReady)
     def _stats_ready(self, event: StatsReady) -> None:
         self.query_one(Inspector).show_stats(event.stats)
+
+    # -- objects handed over by other panes --
+    def announce(self, note: str) -> None:
+        """Write ``note`` and refresh the inspector: another pane changed the namespace."""
+        self.query_one(ReplOutput).add_note(note, "bold green")
+        self._refresh_rows()
+
+    @work(thread=True, exit_on_error=False, group="inspector")
+    def _refresh_rows(self) -> None:
+        rows = describe_namespace(self.session.namespace, self.session.user_names())
+        self.post_message(self.RowsRefreshed(rows, memory_by_device(rows)))
+
+    @dataclass
+    class RowsRefreshed(Message):
+        rows: list[VarInfo]
+        totals: dict[str, int]
+
+    @on(RowsRefreshed)
+    def _rows_refreshed(self, event: RowsRefreshed) -> None:
+        self.query_one(Inspector).update_rows(event.rows, event.totals)
