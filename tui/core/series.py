@@ -1,0 +1,462 @@
+"""Metric series for plotting: storage, EMA smoothing and per-column min/max downsampling.
+
+The training monitor redraws a few times a second for as long as a run lasts, and
+plotext's ``build()`` costs ~650 ms for 10^5 points, so nothing here may hand a plot (or
+cost the UI thread) an amount that grows with run length:
+
+- ``MetricSeries`` keeps every point in growable NumPy arrays (amortised O(1) append) and
+  maintains, as points arrive, a ``ColumnAggregate`` of the raw and of the smoothed values:
+  asking for a plot-ready series of ``width`` columns then costs O(a few thousand),
+  whatever the number of steps.
+- ``downsample_minmax`` is the same idea for arbitrary arrays, in one O(n) NumPy pass.
+
+Both keep each column's minimum and maximum (not a mean, not every k-th point), so a loss
+spike stays visible however far the plot is zoomed out.
+
+This module needs NumPy only (no torch), so a monitor can import it before torch loads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ColumnAggregate",
+    "MetricPoint",
+    "MetricSeries",
+    "downsample_minmax",
+    "drop_nonpositive",
+    "ema",
+]
+
+METRIC_NAMES = ("train/loss", "val/loss", "val/accuracy", "lr")
+"""The metric names the trainer writes (also the names in ``metrics.jsonl``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One metric value: what the trainer emits and what ``metrics.jsonl`` holds per line.
+
+    ``step`` counts optimizer steps from 1, ``epoch`` counts from 1, ``time`` is wall-clock
+    UNIX time in seconds, ``value`` may be NaN or infinite (a diverged run).
+    """
+
+    step: int
+    epoch: int
+    time: float
+    name: str
+    value: float
+
+    def to_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "time": self.time,
+            "name": self.name,
+            "value": self.value,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# smoothing
+
+
+def ema(values: Iterable[float] | np.ndarray, smoothing: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of ``values``.
+
+    The same result as TensorBoard's scalar dashboard for the same ``smoothing`` weight
+    (0 = no smoothing, 0.99 = very smooth)::
+
+        last = last * w + (1 - w) * v;  num_accum += 1
+        smoothed = last / (1 - w ** num_accum)
+
+    Like TensorBoard, a non-finite value (NaN, +-Inf) is passed through unsmoothed and
+    does not enter the average, and a constant series is returned unchanged (so that
+    rounding cannot make a flat line wobble).
+
+    The recurrence is evaluated in blocks with one matrix product, so 10^6 points take
+    milliseconds rather than the ~0.5 s of a Python loop.
+    """
+    w = float(smoothing)
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"smoothing must be between 0 and 1, not {smoothing!r}")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    out = v.copy()
+    if v.size == 0 or np.all(v == v[0]):
+        return out
+    finite = np.isfinite(v)
+    f = v[finite]
+    if f.size == 0:
+        return out
+    raw = _ema_undebiased(f, w)
+    if w != 1.0:
+        # The undebiased average starts from 0; dividing by 1 - w**k removes that bias.
+        k = np.arange(1, f.size + 1, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = raw / (1.0 - np.power(w, k))
+    out[finite] = raw
+    return out
+
+
+_EMA_BLOCK = 256
+
+
+def _ema_undebiased(v: np.ndarray, w: float) -> np.ndarray:
+    """``last_i = w * last_{i-1} + (1 - w) * v_i`` with ``last_{-1} = 0``, vectorised.
+
+    Within a block of B values, ``last = (1-w) * T @ v + w**(i+1) * carry`` where
+    ``T[i, j] = w**(i-j)`` for ``j <= i``; only the carry runs through a Python loop, once
+    per block. Powers that underflow become 0, which is also the exact limit.
+    """
+    n = v.size
+    b = min(_EMA_BLOCK, n)
+    blocks = -(-n // b)
+    padded = np.zeros(blocks * b)
+    padded[:n] = v
+    idx = np.arange(b)
+    diff = idx[:, None] - idx[None, :]
+    with np.errstate(under="ignore"):
+        tri = np.where(diff >= 0, np.power(w, np.maximum(diff, 0)), 0.0)
+        decay = np.power(w, idx + 1.0)  # weight of the carry at each position
+    local = (1.0 - w) * (padded.reshape(blocks, b) @ tri.T)
+    carry = 0.0
+    for i in range(blocks):
+        local[i] += decay * carry
+        carry = local[i, -1]
+    return local.ravel()[:n]
+
+
+class _EmaState:
+    """Incremental form of :func:`ema` (one value at a time, O(1) each)."""
+
+    __slots__ = ("last", "num_accum", "w")
+
+    def __init__(self, w: float) -> None:
+        self.w = w
+        self.last = 0.0
+        self.num_accum = 0
+
+    def update(self, v: float) -> float:
+        if not math.isfinite(v):
+            return v
+        self.last = self.last * self.w + (1.0 - self.w) * v
+        self.num_accum += 1
+        if self.w == 1.0:
+            return self.last
+        return self.last / (1.0 - self.w**self.num_accum)
+
+
+# ---------------------------------------------------------------------------------------
+# downsampling
+
+
+def downsample_minmax(
+    x: Iterable[float] | np.ndarray, y: Iterable[float] | np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce ``(x, y)`` to at most two points per plot column: each column's min and max.
+
+    The x range is cut into ``width`` equal columns; within each, the points holding the
+    smallest and the largest y are kept, in x order (one point where they coincide). A
+    spike therefore survives any zoom level, and plotext gets at most ``2 * width``
+    points. Non-finite points (NaN/Inf in x or y) are dropped: they cannot be drawn and
+    would poison the min/max. Points need not be sorted by x. O(n), plus a sort when x
+    is not already non-decreasing.
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1, not {width}")
+    xs = np.asarray(x, dtype=np.float64).ravel()
+    ys = np.asarray(y, dtype=np.float64).ravel()
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y differ in length: {xs.size} and {ys.size}")
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    if not keep.all():
+        xs, ys = xs[keep], ys[keep]
+    n = xs.size
+    if n and np.any(xs[1:] < xs[:-1]):
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+    if n <= 2 * width:
+        return xs, ys
+    x0, span = xs[0], xs[-1] - xs[0]
+    if span <= 0:
+        col = np.zeros(n, dtype=np.int64)
+    else:
+        col = np.minimum(((xs - x0) * (width / span)).astype(np.int64), width - 1)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    seg = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
+    mins = np.minimum.reduceat(ys, starts)
+    maxs = np.maximum.reduceat(ys, starts)
+    idx = np.union1d(
+        _first_per_segment(ys == mins[seg], seg), _first_per_segment(ys == maxs[seg], seg)
+    )
+    return xs[idx], ys[idx]
+
+
+def _first_per_segment(mask: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Index of the first True of ``mask`` within each run of equal ``seg`` values."""
+    cand = np.flatnonzero(mask)
+    s = seg[cand]
+    return cand[np.r_[True, s[1:] != s[:-1]]]
+
+
+def drop_nonpositive(
+    x: Iterable[float] | np.ndarray, y: Iterable[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the points a log-scale y axis can show: finite and ``y > 0``.
+
+    plotext's log scale calls ``math.log10`` on every value and raises ``math domain
+    error`` on zero or a negative number (a loss can be exactly 0; an accuracy too).
+    """
+    xs = np.asarray(x, dtype=np.float64).ravel()
+    ys = np.asarray(y, dtype=np.float64).ravel()
+    keep = np.isfinite(xs) & np.isfinite(ys) & (ys > 0)
+    return xs[keep], ys[keep]
+
+
+class ColumnAggregate:
+    """Min/max buckets over x, maintained as points arrive, for plotting at any width.
+
+    Points go into buckets of equal x span starting at the first point's x. When the
+    buckets would exceed ``capacity``, neighbours are merged in pairs and the span
+    doubles, so memory and the cost of :meth:`columns` stay O(capacity) however many
+    points were added, and each :meth:`add` is O(1) amortised. Each bucket remembers its
+    minimum and maximum and the x where they occurred, so merging loses no spike.
+
+    ``columns(width)`` regroups the buckets' extreme points into ``width`` plot columns.
+    While there are at least two buckets per column (any width up to ``capacity // 4``
+    once the buckets have been merged), every column's min and max are those of the raw
+    points in it, up to where a bucket straddles a column edge.
+    Non-finite points are counted in ``dropped`` and otherwise ignored. x is expected to
+    grow (steps, times); a point left of the first one joins the first bucket.
+    """
+
+    def __init__(self, capacity: int = 4096, initial_span: float = 1.0) -> None:
+        if capacity < 4 or capacity % 2:
+            raise ValueError("capacity must be an even number of at least 4")
+        if not initial_span > 0:
+            raise ValueError("initial_span must be positive")
+        self.capacity = capacity
+        self.initial_span = float(initial_span)
+        self.span = self.initial_span
+        self.x0: float | None = None
+        self.count = 0
+        self.dropped = 0
+        self._n = 0  # buckets in use: indices 0 .. _n-1
+        self._min = np.full(capacity, np.inf)
+        self._max = np.full(capacity, -np.inf)
+        self._xmin = np.zeros(capacity)
+        self._xmax = np.zeros(capacity)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, x: float, y: float) -> None:
+        """Add one point (O(1) amortised)."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            self.dropped += 1
+            return
+        if self.x0 is None:
+            self.x0 = x
+        i = max(0, int((x - self.x0) // self.span))
+        while i >= self.capacity:
+            self._coarsen()
+            i = int((x - self.x0) // self.span)
+        if y < self._min[i]:
+            self._min[i], self._xmin[i] = y, x
+        if y > self._max[i]:
+            self._max[i], self._xmax[i] = y, x
+        self._n = max(self._n, i + 1)
+        self.count += 1
+
+    def add_many(self, xs: Iterable[float], ys: Iterable[float]) -> None:
+        """Add several points in order."""
+        for x, y in zip(xs, ys, strict=True):
+            self.add(float(x), float(y))
+
+    def clear(self) -> None:
+        """Forget every point (keeps capacity; the span starts small again)."""
+        self.__init__(self.capacity, self.initial_span)
+
+    def _coarsen(self) -> None:
+        """Merge buckets pairwise: bucket k now covers what 2k and 2k+1 covered."""
+        half = self.capacity // 2
+        for lo, arr_v, arr_x, better in (
+            (True, self._min, self._xmin, np.less),
+            (False, self._max, self._xmax, np.greater),
+        ):
+            a_v, b_v = arr_v[0::2].copy(), arr_v[1::2].copy()
+            a_x, b_x = arr_x[0::2].copy(), arr_x[1::2].copy()
+            take_b = better(b_v, a_v)
+            arr_v[:half] = np.where(take_b, b_v, a_v)
+            arr_x[:half] = np.where(take_b, b_x, a_x)
+            arr_v[half:] = np.inf if lo else -np.inf
+            arr_x[half:] = 0.0
+        self.span *= 2.0
+        self._n = (self._n + 1) // 2
+
+    def columns(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """At most ``2 * width`` points (each column's min and max) in x order."""
+        if width < 1:
+            raise ValueError(f"width must be at least 1, not {width}")
+        n = self._n
+        used = np.isfinite(self._min[:n])
+        bmin, bmax = self._min[:n][used], self._max[:n][used]
+        bxmin, bxmax = self._xmin[:n][used], self._xmax[:n][used]
+        if bmin.size == 0:
+            return np.empty(0), np.empty(0)
+        # Each bucket contributes its two extreme points; downsample_minmax then keeps
+        # each column's extremes among them, which are the column's true extremes.
+        xs = np.concatenate([bxmin, bxmax])
+        ys = np.concatenate([bmin, bmax])
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+        # Drop the duplicate where a bucket's min and max are the same point.
+        dup = np.r_[False, (xs[1:] == xs[:-1]) & (ys[1:] == ys[:-1])]
+        return downsample_minmax(xs[~dup], ys[~dup], width)
+
+
+class MetricSeries:
+    """All values of one metric, with a smoothed copy and plot-ready aggregates.
+
+    Append costs O(1) amortised (arrays double when full). ``steps``, ``values``,
+    ``times``, ``epochs`` and ``smoothed`` are read-only views of the points so far.
+    ``plot_points(width)`` returns at most ``2 * width`` points whatever the length,
+    built from aggregates updated as points arrive, so redrawing a plot does not get
+    slower as a run goes on. Changing ``smoothing`` recomputes the smoothed copy once
+    (vectorised, O(n)); afterwards it is again updated point by point.
+
+    Not thread-safe: one thread (the UI's) appends what it drains from the trainer's
+    buffer, and reads.
+    """
+
+    def __init__(self, name: str = "", smoothing: float = 0.6, capacity: int = 1024) -> None:
+        if not 0.0 <= smoothing <= 1.0:
+            raise ValueError(f"smoothing must be between 0 and 1, not {smoothing!r}")
+        self.name = name
+        self._smoothing = float(smoothing)
+        self._n = 0
+        cap = max(16, capacity)
+        self._steps = np.zeros(cap, dtype=np.int64)
+        self._values = np.zeros(cap, dtype=np.float64)
+        self._times = np.zeros(cap, dtype=np.float64)
+        self._epochs = np.zeros(cap, dtype=np.int64)
+        self._smoothed = np.zeros(cap, dtype=np.float64)
+        self._ema = _EmaState(self._smoothing)
+        self._raw_cols = ColumnAggregate()
+        self._smooth_cols = ColumnAggregate()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _grow(self) -> None:
+        cap = 2 * self._steps.size
+        for attr in ("_steps", "_values", "_times", "_epochs", "_smoothed"):
+            old = getattr(self, attr)
+            new = np.zeros(cap, dtype=old.dtype)
+            new[: self._n] = old[: self._n]
+            setattr(self, attr, new)
+
+    def append(self, step: int, value: float, time: float = 0.0, epoch: int = 0) -> None:
+        """Add one point. Steps are expected to grow; NaN and Inf are stored as they are."""
+        if self._n == self._steps.size:
+            self._grow()
+        i = self._n
+        value = float(value)
+        smoothed = self._ema.update(value)
+        self._steps[i] = step
+        self._values[i] = value
+        self._times[i] = time
+        self._epochs[i] = epoch
+        self._smoothed[i] = smoothed
+        self._n += 1
+        self._raw_cols.add(float(step), value)
+        self._smooth_cols.add(float(step), smoothed)
+
+    def append_point(self, point: MetricPoint) -> None:
+        """Add a :class:`MetricPoint` (its name is not checked)."""
+        self.append(point.step, point.value, point.time, point.epoch)
+
+    def extend(self, points: Iterable[MetricPoint]) -> None:
+        for p in points:
+            self.append(p.step, p.value, p.time, p.epoch)
+
+    def _view(self, arr: np.ndarray) -> np.ndarray:
+        v = arr[: self._n]
+        v.flags.writeable = False
+        return v
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._view(self._steps)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._view(self._values)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._view(self._times)
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return self._view(self._epochs)
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        """The values smoothed with :func:`ema` at the current ``smoothing``."""
+        return self._view(self._smoothed)
+
+    @property
+    def smoothing(self) -> float:
+        return self._smoothing
+
+    @smoothing.setter
+    def smoothing(self, w: float) -> None:
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"smoothing must be between 0 and 1, not {w!r}")
+        self._smoothing = float(w)
+        self._ema = _EmaState(self._smoothing)
+        values = self.values
+        self._smoothed[: self._n] = ema(values, self._smoothing) if self._n else values
+        # Bring the incremental state to where the batch computation ended, so later
+        # appends continue the same average.
+        finite = values[np.isfinite(values)]
+        if finite.size and self._smoothing < 1.0:
+            self._ema.num_accum = int(finite.size)
+            self._ema.last = float(self._smoothed[: self._n][np.isfinite(values)][-1]) * (
+                1.0 - self._smoothing**finite.size
+            )
+        elif finite.size:
+            self._ema.num_accum = int(finite.size)
+        self._smooth_cols = ColumnAggregate()
+        self._smooth_cols.add_many(self.steps, self.smoothed)
+
+    @property
+    def last(self) -> float | None:
+        """The latest value, or None before the first point."""
+        return float(self._values[self._n - 1]) if self._n else None
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self._steps[self._n - 1]) if self._n else None
+
+    def best(self, mode: str = "min") -> float | None:
+        """The smallest (``mode="min"``) or largest finite value, or None."""
+        v = self.values
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return None
+        return float(v.min() if mode == "min" else v.max())
+
+    def plot_points(self, width: int, smoothed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """At most ``2 * width`` (step, value) points: each column's min and max.
+
+        The cost depends on ``width`` and the aggregate's fixed capacity, not on the
+        number of points. Non-finite values are left out.
+        """
+        cols = self._smooth_cols if smoothed else self._raw_cols
+        return cols.columns(width)
