@@ -593,12 +593,16 @@ def _build_and_call(
     t = ltype.name
     try:
         # Warnings (softmax's implicit dim) would land on the terminal under the TUI.
-        with torch.device("meta"), torch.no_grad(), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            module = ltype.cls(**args)
-            # eval: BatchNorm in training mode refuses a batch of 1.
+            with torch.device("meta"):
+                module = ltype.cls(**args)
+            # eval: BatchNorm in training mode refuses a batch of 1. The call runs
+            # outside the device mode, which would otherwise intercept every op in it.
             module.eval()
-            y = module(torch.empty((1, *shape), dtype=INPUT_DTYPES[dtype]))
+            x = torch.empty((1, *shape), dtype=INPUT_DTYPES[dtype], device="meta")
+            with torch.no_grad():
+                y = module(x)
     except Exception as exc:
         return (
             None,
