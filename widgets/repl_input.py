@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
@@ -27,32 +28,27 @@ INDENT = "    "
 class ReplInput(TextArea):
     """Python input with REPL semantics for Enter, history and completion."""
 
-    # Priority: these keys must reach us before TextArea's own handling of them.
+    # Enter, Up, Down and Tab are handled in _on_key, in this widget's own queue: a
+    # priority binding would run at the app level before the characters typed just
+    # before it have reached the editor (keys arriving in a burst, over SSH or pasted,
+    # would submit half a line). The bindings below document them for F1 and the footer.
     BINDINGS = [
         Binding(
             "enter",
             "submit",
             "Run",
             id="repl.run",
-            priority=True,
             tooltip="Run the code when it is complete, else continue the block",
         ),
         Binding(
-            "ctrl+j",
-            "newline",
-            "Newline",
-            id="repl.newline",
-            priority=True,
-            tooltip="Always insert a newline",
+            "ctrl+j", "newline", "Newline", id="repl.newline", tooltip="Always insert a newline"
         ),
-        Binding("shift+enter", "newline", "Newline", show=False, priority=True),
         Binding(
             "up",
             "history_previous",
             "History back",
             id="repl.history_prev",
             show=False,
-            priority=True,
             tooltip="On the first line: the previous entry",
         ),
         Binding(
@@ -61,7 +57,6 @@ class ReplInput(TextArea):
             "History forward",
             id="repl.history_next",
             show=False,
-            priority=True,
             tooltip="On the last line: the next entry",
         ),
         Binding(
@@ -69,7 +64,6 @@ class ReplInput(TextArea):
             "complete",
             "Complete",
             id="repl.complete",
-            priority=True,
             tooltip="Complete a name or attribute; Tab again cycles",
         ),
         Binding(
@@ -77,6 +71,7 @@ class ReplInput(TextArea):
             "search_history",
             "Search history",
             id="repl.search",
+            show=False,
             tooltip="Search the history of every launch",
         ),
         Binding(
@@ -88,6 +83,15 @@ class ReplInput(TextArea):
             tooltip="Focus the inspector table",
         ),
     ]
+
+    _KEY_ACTIONS = {
+        "enter": "submit",
+        "ctrl+j": "newline",
+        "shift+enter": "newline",
+        "up": "history_previous",
+        "down": "history_next",
+        "tab": "complete",
+    }
 
     @dataclass
     class Submitted(Message):
@@ -230,7 +234,8 @@ class ReplInput(TextArea):
         self.post_message(self.CompletionHint(self._hint_text(candidates, None)))
 
     def _replace_token(self, row: int, start: int, end: int, text: str) -> None:
-        self.replace(text, (row, start), (row, end))
+        # Move the cursor to the end of the inserted name (the default keeps its offset).
+        self.replace(text, (row, start), (row, end), maintain_selection_offset=False)
 
     def _hint(self, candidates: list[str], index: int | None) -> None:
         self.post_message(self.CompletionHint(self._hint_text(candidates, index)))
@@ -244,10 +249,17 @@ class ReplInput(TextArea):
         more = f"  (+{len(names) - 40} more)" if len(names) > 40 else ""
         return "  ".join(shown) + more
 
-    def on_key(self, event: Any) -> None:
-        # A non-Tab key ends a completion cycle and hides the hint.
+    async def _on_key(self, event: events.Key) -> None:
         if event.key != "tab":
+            # Any other key ends a completion cycle and hides the hint.
             self._end_cycle()
+        action = self._KEY_ACTIONS.get(event.key)
+        if action is None:
+            await super()._on_key(event)
+            return
+        event.stop()
+        event.prevent_default()
+        getattr(self, f"action_{action}")()
 
     def _end_cycle(self) -> None:
         if self._cycle is not None:
