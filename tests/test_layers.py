@@ -398,6 +398,12 @@ ERRORS = [
         None,
     ),
     (
+        stack((8,), ("Linear", {"in_features": 8, "out_features": A})),
+        0,
+        ["out_features cannot be 'auto'"],
+        None,
+    ),
+    (
         stack((8,), ("Unflatten", {"dim": 1, "unflattened_size": A})),
         0,
         ["set unflattened_size"],

@@ -15,7 +15,9 @@ same for a value read from a JSON spec.
 from __future__ import annotations
 
 import ast
+import difflib
 import inspect
+import json
 import re
 import types
 import typing
@@ -276,8 +278,6 @@ def layer_type(name: str | LayerType) -> LayerType:
 
 def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
     """`` (did you mean 'X'?)`` for the closest option, or an empty string."""
-    import difflib
-
     options = list(options)
     lowered = {o.lower(): o for o in options}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
@@ -419,8 +419,6 @@ def coerce_arg(spec: ArgSpec, value: Any) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    import json
-
     try:
         return json.dumps(value)
     except (TypeError, ValueError):

@@ -184,13 +184,13 @@ class LayerStack:
         except ValueError as exc:
             raise SpecError("input_shape", str(exc)) from None
         dtype = data.get("input_dtype", "float32")
-        if dtype not in INPUT_DTYPES:
+        if not isinstance(dtype, str) or dtype not in INPUT_DTYPES:
             raise SpecError(
                 "input_dtype", f"expected one of {', '.join(INPUT_DTYPES)}, got {dtype!r}"
             )
         layers = data.get("layers")
         if not isinstance(layers, list):
-            raise SpecError("layers", "missing: expected a list of layer objects")
+            raise SpecError("layers", "expected a list of layer objects")
         specs = [LayerSpec.from_dict(item, f"layers[{i}]") for i, item in enumerate(layers)]
         return cls(shape, dtype, specs)
 
@@ -278,6 +278,7 @@ class RowResult:
     blocked: bool = False
     """True when a row above failed, so this one has no input shape to work from."""
     input_dtype: str | None = None
+    """The dtype flowing in (``"int64"`` token ids before an Embedding), as a name."""
     output_dtype: str | None = None
 
 
@@ -293,15 +294,21 @@ def fmt_shape(shape: tuple[int, ...]) -> str:
     return repr(tuple(shape))
 
 
-_CONV_RANK = {"Conv1d": 2, "Conv2d": 3, "ConvTranspose2d": 3}
-_CONV_DIMS = {2: "(channels, length)", 3: "(channels, height, width)"}
-_POOL_RANKS = {
-    "MaxPool1d": (1, 2),
-    "MaxPool2d": (2, 3),
-    "AvgPool2d": (2, 3),
-    "AdaptiveAvgPool2d": (2, 3),
+# Input ranks (batch left out) each layer takes, and how to say them in words. Conv
+# layers also accept unbatched input, but with the batch dimension in front a missing
+# channel dim would make the batch the channels, so only channels-first is offered.
+_RANKS: dict[str, tuple[tuple[int, ...], str]] = {
+    "Conv1d": ((2,), "(channels, length)"),
+    "Conv2d": ((3,), "(channels, height, width)"),
+    "ConvTranspose2d": ((3,), "(channels, height, width)"),
+    "BatchNorm1d": ((1, 2), "(features,) or (channels, length)"),
+    "BatchNorm2d": ((3,), "(channels, height, width)"),
+    "MaxPool1d": ((1, 2), "(channels, length) or (length,)"),
+    "MaxPool2d": ((2, 3), "(channels, height, width) or (height, width)"),
+    "AvgPool2d": ((2, 3), "(channels, height, width) or (height, width)"),
+    "AdaptiveAvgPool2d": ((2, 3), "(channels, height, width) or (height, width)"),
 }
-_BATCHNORM_RANKS = {"BatchNorm1d": (1, 2), "BatchNorm2d": (3,)}
+_CHANNELS_FIRST = {"Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d"}
 # Layers that pass ints through unchanged; every other non-Embedding layer needs floats.
 _DTYPE_NEUTRAL = {"Flatten", "Unflatten", "Identity", "Dropout"}
 
@@ -340,7 +347,18 @@ def propagate(
 
 
 class Propagator:
-    """Keeps the rows of the last propagation so that an edit re-runs only below it."""
+    """Keeps the rows of the last propagation so that an edit re-runs only below it.
+
+    One per builder, used from one thread at a time (the builder's worker)::
+
+        prop = Propagator()
+        rows = prop.update(stack)  # everything
+        stack.layers[5].args["out_features"] = 256
+        rows = prop.update(stack, 5)  # rows 0-4 kept, 5 and below re-run
+
+    A new input shape or dtype re-runs everything whatever ``from_index`` says; a new
+    stack object (a preset loaded) needs ``from_index=0``.
+    """
 
     def __init__(self) -> None:
         self.rows: list[RowResult] = []
@@ -408,11 +426,13 @@ def _resolve_auto(
     rows: list[RowResult],
 ) -> Any:
     t = ltype.name
+    if name not in ltype.auto_args:
+        raise _RowError(f"{t}.{name} cannot be 'auto': set it")
     if t == "Linear" or t == "LayerNorm":
         if not shape:
             raise _RowError(f"{t} needs at least one dim but receives a scalar")
         return shape[-1]
-    if t in _CONV_RANK or t in _BATCHNORM_RANKS:
+    if t in _CHANNELS_FIRST:
         _check_rank(t, shape)
         return shape[0]
     if t == "Unflatten":
@@ -451,18 +471,14 @@ def _folded_by_flatten(size: int, rows: list[RowResult]) -> tuple[int, ...] | No
 
 
 def _check_rank(t: str, shape: tuple[int, ...]) -> None:
-    rank = _CONV_RANK.get(t)
-    if rank is not None and len(shape) != rank:
-        raise _RowError(
-            f"{t} expects {_CONV_DIMS[rank]} but receives {fmt_shape(shape)}: "
-            f"add Unflatten before it to split the input into {_CONV_DIMS[rank]}"
+    if t not in _RANKS:
+        return
+    ranks, words = _RANKS[t]
+    if len(shape) not in ranks:
+        hint = (
+            f": add Unflatten before it to split the input into {words}" if t[:4] == "Conv" else ""
         )
-    ranks = _BATCHNORM_RANKS.get(t) or _POOL_RANKS.get(t)
-    if ranks is not None and len(shape) not in ranks:
-        wanted = " or ".join(_CONV_DIMS.get(r, "(features,)") for r in ranks)
-        if t.endswith("2d"):
-            wanted = "(channels, height, width)" if ranks == (3,) else "(C, H, W) or (H, W)"
-        raise _RowError(f"{t} expects {wanted} but receives {fmt_shape(shape)}")
+        raise _RowError(f"{t} expects {words} but receives {fmt_shape(shape)}{hint}")
 
 
 def _check_input(
@@ -494,13 +510,13 @@ def _check_input(
             f"{flatten}set in_features to {last}",
             {"in_features": last},
         )
-    if t in _CONV_RANK and args["in_channels"] != shape[0]:
+    if t.startswith("Conv") and args["in_channels"] != shape[0]:
         raise _RowError(
             f"{t} expects {args['in_channels']} input channels but receives {shape[0]} "
             f"in {fmt_shape(shape)}: set in_channels to {shape[0]}",
             {"in_channels": shape[0]},
         )
-    if t in _BATCHNORM_RANKS and args["num_features"] != shape[0]:
+    if t.startswith("BatchNorm") and args["num_features"] != shape[0]:
         raise _RowError(
             f"{t} expects {args['num_features']} features but receives {shape[0]} "
             f"in {fmt_shape(shape)}: set num_features to {shape[0]}",
