@@ -29,6 +29,8 @@ class VarInfo:
     grad: str  # "requires_grad", "grad_fn=AddBackward0", or ""
     numel: int
     nbytes: int
+    storages: tuple[tuple[str, int, int], ...] = ()
+    """(device, data pointer, bytes) of the memory it holds, so totals count each once."""
 
     @property
     def shape_text(self) -> str:
@@ -87,6 +89,7 @@ def describe(name: str, obj: Any) -> VarInfo | None:
             grad=grad,
             numel=obj.numel(),
             nbytes=obj.numel() * obj.element_size(),
+            storages=_tensor_storages(obj),
         )
     if isinstance(obj, np.ndarray):
         return VarInfo(
@@ -98,6 +101,7 @@ def describe(name: str, obj: Any) -> VarInfo | None:
             grad="",
             numel=int(obj.size),
             nbytes=int(obj.nbytes),
+            storages=_array_storages(obj),
         )
     if isinstance(obj, nn.Module):
         params = list(obj.parameters())
@@ -113,8 +117,29 @@ def describe(name: str, obj: Any) -> VarInfo | None:
             grad=f"{trainable:,} trainable" if params else "",
             numel=sum(p.numel() for p in params),
             nbytes=sum(p.numel() * p.element_size() for p in params),
+            storages=tuple(s for t in [*params, *obj.buffers()] for s in _tensor_storages(t)),
         )
     return None
+
+
+def _tensor_storages(t: Any) -> tuple[tuple[str, int, int], ...]:
+    # The storage, not the view: `b = a`, `a.T` or `a[0]` hold no memory of their own.
+    if t.is_sparse or t.device.type == "meta":
+        return ()  # meta tensors hold no memory; sparse ones have no single storage
+    try:
+        storage = t.untyped_storage()
+    except (RuntimeError, NotImplementedError):
+        return ()
+    return ((str(t.device), storage.data_ptr(), storage.nbytes()),)
+
+
+def _array_storages(a: Any) -> tuple[tuple[str, int, int], ...]:
+    import numpy as np
+
+    owner = a
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    return (("numpy", owner.__array_interface__["data"][0], int(owner.nbytes)),)
 
 
 def describe_namespace(namespace: dict[str, Any], names: list[str]) -> list[VarInfo]:
@@ -128,11 +153,21 @@ def describe_namespace(namespace: dict[str, Any], names: list[str]) -> list[VarI
 
 
 def memory_by_device(rows: list[VarInfo]) -> dict[str, int]:
-    """Bytes held per device by tensors and parameters (modules counted once)."""
+    """Bytes held per device by the rows' tensors, arrays and module parameters.
+
+    Each storage counts once, however many names or views share it (``b = a``, ``a.T``,
+    a module's weight also bound to a name).
+    """
     totals: dict[str, int] = {}
+    seen: set[tuple[str, int]] = set()
     for row in rows:
-        if row.kind in ("tensor", "parameter", "ndarray"):
+        if not row.storages and row.kind != "module" and row.device != "meta":
             totals[row.device] = totals.get(row.device, 0) + row.nbytes
+        for device, pointer, nbytes in row.storages:
+            if (device, pointer) in seen:
+                continue
+            seen.add((device, pointer))
+            totals[device] = totals.get(device, 0) + nbytes
     return totals
 
 
@@ -171,6 +206,7 @@ def tensor_stats(name: str, obj: Any) -> TensorStats:
     if n == 0:
         stats.lines.append(("values", "empty"))
         return stats
+    original = t  # the preview shows the values themselves, not their magnitudes
     if t.is_complex():
         stats.lines.append(("values", "complex: statistics of the magnitude"))
         t = t.abs()
@@ -206,30 +242,38 @@ def tensor_stats(name: str, obj: Any) -> TensorStats:
             stats.hist_edges = [lo + i * step for i in range(HIST_BINS + 1)]
             stats.hist_counts = [int(c) for c in counts.tolist()]
     stats.lines += [("NaN", f"{nan:,}"), ("Inf", f"{inf:,}"), ("zeros", f"{zeros:,}")]
-    stats.preview = _preview(t)
+    stats.preview = _preview(original)
     return stats
 
 
 def _preview(t: Any) -> str:
+    """The first values of ``t``, summarised like a REPL print (``...`` in long dims).
+
+    Formatted by NumPy, whose options are arguments: torch's print options are global,
+    so changing them here would also change (and race with) what the user's code prints
+    in the REPL thread meanwhile, and ``torch.set_printoptions`` resets ``sci_mode``.
+    """
+    import numpy as np
     import torch
 
-    with _print_options_lock:
-        old = torch._tensor_str.PRINT_OPTS
-        saved = (old.threshold, old.edgeitems, old.linewidth, old.precision)
-        torch.set_printoptions(threshold=50, edgeitems=3, linewidth=60, precision=4)
-        try:
-            text = str(t.cpu() if t.device.type != "cpu" else t)
-        finally:
-            torch.set_printoptions(
-                threshold=saved[0], edgeitems=saved[1], linewidth=saved[2], precision=saved[3]
-            )
-    # The tensor(...) wrapper adds nothing in a detail view.
+    t = t.detach().resolve_conj().resolve_neg()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    try:
+        array = t.numpy()
+    except (TypeError, RuntimeError):  # dtypes NumPy lacks: bfloat16, float8, complex32…
+        if t.is_complex():
+            wider = torch.complex64
+        elif t.is_floating_point():
+            wider = torch.float32
+        else:
+            wider = torch.int64
+        array = t.to(wider).numpy()
+    text = np.array2string(
+        array, threshold=50, edgeitems=3, precision=4, max_line_width=60, separator=", "
+    )
     lines = text.splitlines()
     return "\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else "")
-
-
-# torch's print options are process-wide: serialise the temporary change.
-_print_options_lock = threading.Lock()
 
 
 def _module_stats(name: str, module: Any) -> TensorStats:
