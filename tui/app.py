@@ -33,11 +33,13 @@ from widgets.repl import ReplPane
 from widgets.repl_input import ReplInput
 from widgets.stack_builder import StackBuilder
 from widgets.status_line import StatusLine
+from widgets.train_monitor import MonitorPane
 
 PANES: list[tuple[str, str, str]] = [
     # (content id, tab label, key)
     ("repl", "REPL", "F2"),
     ("builder", "Builder", "F3"),
+    ("monitor", "Monitor", "F4"),
 ]
 
 
@@ -59,6 +61,13 @@ class DltuiApp(App[int]):
             "Builder",
             id="app.builder",
             tooltip="The layer-stack builder",
+        ),
+        Binding(
+            "f4",
+            "show_pane('monitor')",
+            "Monitor",
+            id="app.monitor",
+            tooltip="The training monitor",
         ),
         Binding(
             "ctrl+c",
@@ -99,17 +108,21 @@ class DltuiApp(App[int]):
         self.watch_dir = watch
         self.history = history if history is not None else History()
         self.engine_ready = False
+        self._quit_armed = False
 
     def compose(self) -> ComposeResult:
         yield Static(self._tabs_text("repl"), id="pane-tabs")
         with ContentSwitcher(initial="repl", id="panes"):
             yield ReplPane(self.session, self.history, id="repl")
             yield StackBuilder(self.workspace, id="builder")
+            yield MonitorPane(self.workspace, id="monitor")
         yield StatusLine(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = f"dltui {__version__}"
+        if self.watch_dir:
+            self.action_show_pane("monitor")
         # Start importing torch only once the first frame is painted: the import holds the
         # GIL most of the time, and started earlier it slows the first frame down.
         self.call_after_refresh(self._load_engine)
@@ -146,6 +159,10 @@ class DltuiApp(App[int]):
         status.torch_state = f"torch {event.info.torch_version} │ device {event.info.device}"
         self.query_one(ReplPane).engine_ready()
         self.query_one(StackBuilder).engine_ready()
+        monitor = self.query_one(MonitorPane)
+        monitor.engine_ready()
+        if self.watch_dir:
+            monitor.watch_run(Path(self.watch_dir))
 
     @on(EngineFailed)
     def _engine_failed(self, event: EngineFailed) -> None:
@@ -173,6 +190,8 @@ class DltuiApp(App[int]):
             self.query_one(ReplInput).focus()
         elif pane_id == "builder":
             self.query_one(StackBuilder).focus_table()
+        elif pane_id == "monitor":
+            self.query_one(MonitorPane).focus_default()
 
     @property
     def current_pane(self) -> str:
@@ -263,6 +282,21 @@ class DltuiApp(App[int]):
             "Start from a preset stack (p)",
             lambda: self.query_one(StackBuilder).action_preset(),
         )
+        yield SystemCommand(
+            "Monitor pane",
+            "Switch to the training monitor (F4)",
+            lambda: self.action_show_pane("monitor"),
+        )
+        yield SystemCommand(
+            "Monitor: start a run",
+            "Train with the monitor form's settings (s)",
+            lambda: self.query_one(MonitorPane).action_start(),
+        )
+        yield SystemCommand(
+            "Monitor: stop the run",
+            "Stop after the current step (x)",
+            lambda: self.query_one(MonitorPane).action_stop(),
+        )
         yield SystemCommand("Show keys", "Every binding of the focused pane (F1)", self.action_help)
 
     # -- pane messages --
@@ -272,6 +306,39 @@ class DltuiApp(App[int]):
         status.set_busy(event.label)
         if event.label is None:
             status.set_cuda(event.cuda)
+
+    # -- monitor --
+    def builder_stack(self) -> LayerStack | None:
+        """A copy of the builder's stack, for the monitor (called from its worker)."""
+        stack = self.query_one(StackBuilder).stack
+        return stack.copy() if stack is not None else None
+
+    @on(MonitorPane.ProgressSummary)
+    def _train_progress(self, event: MonitorPane.ProgressSummary) -> None:
+        self.query_one(StatusLine).extra = event.text
+
+    @on(MonitorPane.RunEnded)
+    def _run_ended(self, event: MonitorPane.RunEnded) -> None:
+        trainer = self.query_one(MonitorPane).trainer
+        if trainer is None or event.state == "failed":
+            return
+        self.session.namespace["model"] = trainer.model
+        self.query_one(ReplPane).announce(f"monitor → model: the trained model ({event.state} run)")
+
+    async def action_quit(self) -> None:
+        monitor = self.query_one(MonitorPane)
+        if monitor.training and not self._quit_armed:
+            self._quit_armed = True
+            self.set_timer(4, self._disarm_quit)
+            self.notify(
+                "A run is training: ctrl+q again within 4 s stops it and quits.", severity="warning"
+            )
+            return
+        monitor.stop_for_quit()
+        self.exit(0)
+
+    def _disarm_quit(self) -> None:
+        self._quit_armed = False
 
     # -- builder <-> REPL --
     @on(StackBuilder.SendToRepl)
