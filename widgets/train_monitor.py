@@ -206,6 +206,7 @@ class MonitorPane(Vertical):
         self._steps_per_epoch = 1
         self._starting = False
         self._last_state = ""
+        self._lr_target: float | None = None  # the lr asked for with +/-, maybe not applied yet
         self.drains = 0
 
     def compose(self) -> ComposeResult:
@@ -379,6 +380,7 @@ class MonitorPane(Vertical):
         }
         progress = run.trainer.progress
         self._steps_per_epoch = max(1, progress.steps_per_epoch)
+        self._lr_target = None
         self._message(f"training into {run.run_dir.path} ({run.description})")
         run.trainer.start()
         self._last_state = "running"
@@ -414,8 +416,11 @@ class MonitorPane(Vertical):
         if t is None or t.state not in ("running", "paused"):
             self.notify("No run is training.")
             return
-        lr = (t.progress.lr or t.config.lr) * factor
+        # Start from the lr last asked for: a change applies at the next step, so while
+        # paused progress.lr still shows the old one and two presses would only count once.
+        lr = (self._lr_target or t.progress.lr or t.config.lr) * factor
         t.set_lr(lr)
+        self._lr_target = lr
         self._message(f"lr → {lr:.3g} (from the next step)")
 
     def action_smoothing(self, delta: float) -> None:
