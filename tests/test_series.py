@@ -11,6 +11,7 @@ from tui.core.series import (
     ColumnAggregate,
     MetricPoint,
     MetricSeries,
+    RunMetrics,
     downsample_minmax,
     drop_nonpositive,
     ema,
@@ -198,3 +199,20 @@ def test_metric_series_plot_points_bounded():
     sx, sy = s.plot_points(80, smoothed=True)
     assert len(sx) <= 160 and sy.max() < ys.max()
     assert MetricSeries().plot_points(80)[0].size == 0
+
+
+def test_run_metrics_routes_points_by_name():
+    m = RunMetrics(smoothing=0.5)
+    added = m.add(
+        [
+            MetricPoint(1, 1, 0.0, "train/loss", 1.0),
+            MetricPoint(2, 1, 0.0, "train/loss", 0.5),
+            MetricPoint(2, 1, 0.0, "val/loss", 0.7),
+        ]
+    )
+    assert added == 3 and m.names == ["train/loss", "val/loss"]
+    assert len(m["train/loss"]) == 2 and "val/loss" in m and m.get("lr") is None
+    m.smoothing = 0.0
+    np.testing.assert_array_equal(m["train/loss"].smoothed, [1.0, 0.5])
+    with pytest.raises(ValueError):
+        m.smoothing = 2

@@ -8,7 +8,8 @@ cost the UI thread) an amount that grows with run length:
   maintains, as points arrive, a ``ColumnAggregate`` of the raw and of the smoothed values:
   asking for a plot-ready series of ``width`` columns then costs O(a few thousand),
   whatever the number of steps.
-- ``downsample_minmax`` is the same idea for arbitrary arrays, in one O(n) NumPy pass.
+- ``downsample_minmax`` is the same idea for arbitrary arrays, in one O(n) NumPy pass;
+- ``RunMetrics`` holds one ``MetricSeries`` per metric name, fed with drained points.
 
 Both keep each column's minimum and maximum (not a mean, not every k-th point), so a loss
 spike stays visible however far the plot is zoomed out.
@@ -28,6 +29,7 @@ __all__ = [
     "ColumnAggregate",
     "MetricPoint",
     "MetricSeries",
+    "RunMetrics",
     "downsample_minmax",
     "drop_nonpositive",
     "ema",
@@ -460,3 +462,53 @@ class MetricSeries:
         """
         cols = self._smooth_cols if smoothed else self._raw_cols
         return cols.columns(width)
+
+
+class RunMetrics:
+    """Every metric of one run, one :class:`MetricSeries` per name.
+
+    The monitor's drain timer calls ``add(trainer.buffer.drain())`` (or
+    ``add(reader.read())`` when following a run directory) and plots
+    ``metrics["train/loss"].plot_points(width)``.
+    """
+
+    def __init__(self, smoothing: float = 0.6) -> None:
+        self._smoothing = smoothing
+        self.series: dict[str, MetricSeries] = {}
+
+    def add(self, points: Iterable[MetricPoint]) -> int:
+        """Append points to the series of their names; returns how many were added."""
+        count = 0
+        for p in points:
+            s = self.series.get(p.name)
+            if s is None:
+                s = self.series[p.name] = MetricSeries(p.name, self._smoothing)
+            s.append(p.step, p.value, p.time, p.epoch)
+            count += 1
+        return count
+
+    def __getitem__(self, name: str) -> MetricSeries:
+        return self.series[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.series
+
+    def get(self, name: str) -> MetricSeries | None:
+        return self.series.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.series)
+
+    @property
+    def smoothing(self) -> float:
+        return self._smoothing
+
+    @smoothing.setter
+    def smoothing(self, w: float) -> None:
+        """Set the EMA weight of every series (each recomputes once)."""
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"smoothing must be between 0 and 1, not {w!r}")
+        self._smoothing = float(w)
+        for s in self.series.values():
+            s.smoothing = w
