@@ -388,6 +388,8 @@ class Trainer:
         self._steps_per_epoch = len(_batch_bounds(n_train, config.batch_size))
         self._stats: dict[str, Any] = {"lr": config.lr}
         self._start_time: float | None = None
+        self._end_time: float | None = None
+        self._saved_threads: int | None = None
         self._pending: list[torch.Tensor] = []
         self._pending_meta: list[tuple[int, int, float]] = []
         self._epoch_loss_sum = 0.0
@@ -486,7 +488,8 @@ class Trainer:
         with self._cond:
             s = self._stats
             cuda = self._device.type == "cuda" and torch.cuda.is_available()
-            elapsed = time.monotonic() - self._start_time if self._start_time else 0.0
+            end = self._end_time or time.monotonic()
+            elapsed = end - self._start_time if self._start_time else 0.0
             total = self._steps_per_epoch * self.config.epochs
             rate = s.get("samples_per_sec")
             eta = None
@@ -519,12 +522,17 @@ class Trainer:
 
     def _set_state(self, state: str) -> None:
         # Callers hold self._cond.
+        if state in _ENDED and self._end_time is None:
+            self._end_time = time.monotonic()
         self._state = state
         self._cond.notify_all()
 
     # -- the loop (trainer thread) ---------------------------------------------------------
 
     def _run(self) -> None:
+        # The intra-op thread count is set from this thread, but part of it is global
+        # (MKL's count is; OpenMP's is per thread): give the old value back at the end.
+        self._saved_threads = torch.get_num_threads()
         try:
             self._setup()
             self._train()
@@ -533,6 +541,8 @@ class Trainer:
             self._end("stopped")
         except BaseException as exc:  # every failure must end the run cleanly
             self._fail(exc)
+        finally:
+            torch.set_num_threads(self._saved_threads)
 
     def _setup(self) -> None:
         cfg = self.config
