@@ -196,3 +196,28 @@ def test_python_m_tui_train_subprocess(tmp_path, spec):
     assert f"run dir: {run}" in proc.stdout
     assert read_status(run)["state"] == "finished"
     assert "epoch 2/2" in proc.stderr
+
+
+def test_progress_line_is_rewritten_in_place_on_a_terminal():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    from tui.core.data import load_data
+    from tui.core.trainer import TrainConfig
+
+    stream = Terminal()
+    printer = headless._ProgressPrinter(stream, epochs=2)
+    bundle = load_data("moons:n=100").split(0.2)
+    model = headless.torch.nn.Sequential(headless.torch.nn.Linear(2, 2))
+    trainer = headless.Trainer(model, bundle, TrainConfig(epochs=2, batch_size=20))
+    printer.update(trainer)
+    trainer.start()
+    assert trainer.join(60)
+    printer.update(trainer)
+    printer.finish()
+    text = stream.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "epoch 2/2" in text and "acc " in text

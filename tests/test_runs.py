@@ -194,3 +194,18 @@ def test_readers_tolerate_missing_and_corrupt_files(tmp_path):
     assert read_status(tmp_path) is None
     (tmp_path / "config.json").write_text("[1, 2]")
     assert read_config(tmp_path) is None
+
+
+def test_readers_and_series_import_without_torch():
+    # `dltui watch` and the run list must not wait ~1.5 s for torch.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, tui.core.runs, tui.core.series; print('torch' in sys.modules)"
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
