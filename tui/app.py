@@ -88,7 +88,15 @@ class DltuiApp(App[int]):
     ]
 
     @dataclass
+    class SessionReady(Message):
+        """torch is imported and the REPL namespace exists."""
+
+        info: SessionInfo
+
+    @dataclass
     class EngineReady(Message):
+        """Everything is warm: the builder's meta path and the plot library too."""
+
         info: SessionInfo
 
     @dataclass
@@ -140,24 +148,30 @@ class DltuiApp(App[int]):
     def _load_engine(self) -> None:
         try:
             info = self.session.load()
-            from tui.core.layers import warm_up
-
-            # The first meta-device call loads kernels (~1 s): pay it here, not on the
-            # builder's first edit.
-            warm_up()
+            # The REPL can run code from here on; the builder and monitor need more.
+            self.post_message(self.SessionReady(info))
             # Pre-import the plot library here rather than on the UI thread at first use.
             import textual_plotext  # noqa: F401
+
+            from tui.core.layers import warm_up
+
+            # The first meta-device call loads kernels (1-3 s): pay it here, not on the
+            # builder's first edit.
+            warm_up()
         except BaseException as exc:
             self.post_message(self.EngineFailed(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(self.EngineReady(info))
 
-    @on(EngineReady)
-    def _engine_ready(self, event: EngineReady) -> None:
-        self.engine_ready = True
+    @on(SessionReady)
+    def _session_ready(self, event: SessionReady) -> None:
         status = self.query_one(StatusLine)
         status.torch_state = f"torch {event.info.torch_version} │ device {event.info.device}"
         self.query_one(ReplPane).engine_ready()
+
+    @on(EngineReady)
+    def _engine_ready(self, event: EngineReady) -> None:
+        self.engine_ready = True
         self.query_one(StackBuilder).engine_ready()
         monitor = self.query_one(MonitorPane)
         monitor.engine_ready()
@@ -166,13 +180,16 @@ class DltuiApp(App[int]):
 
     @on(EngineFailed)
     def _engine_failed(self, event: EngineFailed) -> None:
-        self.query_one(StatusLine).torch_state = "torch failed to load"
-        self.notify(
-            f"PyTorch could not be imported: {event.error}. "
-            "Install it (make run does) and restart.",
-            severity="error",
-            timeout=30,
-        )
+        if self.session.loaded:
+            # The REPL works; only the builder/monitor warm-up failed.
+            message = f"The builder and monitor could not start: {event.error}"
+        else:
+            self.query_one(StatusLine).torch_state = "torch failed to load"
+            message = (
+                f"PyTorch could not be imported: {event.error}. "
+                "Install it (make run does) and restart."
+            )
+        self.notify(message, severity="error", timeout=30)
 
     # -- panes --
     def _tabs_text(self, active: str) -> str:
