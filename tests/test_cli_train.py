@@ -94,6 +94,8 @@ def test_options_reach_the_config_and_regression_defaults_to_mse(tmp_path, capsy
     train = json.loads((run / "config.json").read_text())["train"]
     assert train["loss"] == "mse" and train["optimizer"] == "sgd" and train["lr"] == 0.01
     assert (train["batch_size"], train["seed"], train["val_split"]) == (16, 7, 0.25)
+    command = json.loads((run / "config.json").read_text())["command"]
+    assert command[:2] == ["dltui", "train"] and command[command.index("--lr") + 1] == "0.01"
 
 
 @pytest.mark.parametrize(

@@ -144,7 +144,7 @@ def _run_config(args: argparse.Namespace, stack: Any, bundle: DataBundle, cfg: T
     return {
         "format": 1,
         "created": time.time(),
-        "command": ["dltui", *sys.argv[1:]] if sys.argv and sys.argv[0] else None,
+        "command": _command_line(args),
         "spec": stack.to_dict(),
         "spec_path": str(args.spec),
         "data": bundle.source,
@@ -159,6 +159,16 @@ def _run_config(args: argparse.Namespace, stack: Any, bundle: DataBundle, cfg: T
             "cuda": torch.version.cuda,
         },
     }
+
+
+def _command_line(args: argparse.Namespace) -> list[str]:
+    """The ``dltui train`` command for these options (sys.argv is not ours in-process)."""
+    cmd = ["dltui", "train", str(args.spec), "--data", str(args.data)]
+    for name in ("epochs", "batch_size", "lr", "optimizer", "loss", "device", "seed", "val_split"):
+        value = getattr(args, name, None)
+        if value is not None:
+            cmd += ["--" + name.replace("_", "-"), str(value)]
+    return cmd
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
