@@ -224,7 +224,9 @@ class MonitorPane(Vertical):
                 yield Static("", id="plot-slot")
         table: DataTable[str] = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         table.add_column("run", key="name")
-        table.add_column("status", key="status")
+        # Fixed width: a cleared DataTable keeps columns as wide as their widest content so
+        # far, so an auto width would depend on whether "running" was ever listed.
+        table.add_column("status", key="status", width=8)
         table.add_column("step", key="step")
         table.add_column("best val", key="best")
         table.add_column("shown", key="shown")
