@@ -47,10 +47,18 @@ class LayerFormDialog(ModalScreen[dict[str, Any] | None]):
                         Text.assemble((spec.name, "bold"), f"  {spec.describe()}; {default}")
                     )
                     value = format_arg(self.args[spec.name]) if spec.name in self.args else ""
+                    # Compact (borderless) fields and error lines shown only when set:
+                    # with bordered inputs a Linear's three fields overflow an 80x24 form.
                     yield Input(
-                        value, placeholder=default, id=f"arg-{spec.name}", classes="form-input"
+                        value,
+                        placeholder=default,
+                        id=f"arg-{spec.name}",
+                        classes="form-input",
+                        compact=True,
                     )
-                    yield Static("", id=f"err-{spec.name}", classes="dialog-error")
+                    error = Static("", id=f"err-{spec.name}", classes="dialog-error")
+                    error.display = False
+                    yield error
             yield Static(
                 "Enter: next field / save on the last · ctrl+s save · Esc cancel",
                 classes="dialog-hint",
@@ -89,7 +97,9 @@ class LayerFormDialog(ModalScreen[dict[str, Any] | None]):
     def action_save(self) -> None:
         args, errors = self.parse()
         for spec in self.ltype.params:
-            self.query_one(f"#err-{spec.name}", Static).update(errors.get(spec.name, ""))
+            error = self.query_one(f"#err-{spec.name}", Static)
+            error.update(errors.get(spec.name, ""))
+            error.display = spec.name in errors
         if errors:
             first = next(iter(errors))
             self.query_one(f"#arg-{first}", Input).focus()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -47,7 +48,7 @@ class StackBuilder(Vertical, can_focus=False):
         Binding("a", "add", "Add", id="builder.add", tooltip="Add a layer after the cursor"),
         Binding("e", "edit", "Edit", id="builder.edit", tooltip="Edit the layer's arguments"),
         Binding("f", "fit", "Fit", id="builder.fit", tooltip="Apply the value that fits the input"),
-        Binding("delete,x", "delete", "Delete", id="builder.delete", tooltip="Delete the layer"),
+        Binding("x,delete", "delete", "Delete", id="builder.delete", tooltip="Delete the layer"),
         Binding("c", "duplicate", "Dup", show=False, id="builder.dup", tooltip="Duplicate"),
         Binding("K,shift+up", "move(-1)", "Move up", show=False, id="builder.up"),
         Binding("J,shift+down", "move(1)", "Move down", show=False, id="builder.down"),
@@ -101,30 +102,36 @@ class StackBuilder(Vertical, can_focus=False):
         self.rows: list[RowResult] = []
         self.totals: StackTotals | None = None
         self.version = 0
+        self.propagated_version = 0
+        """The stack version whose rows are shown: equal to ``version`` once caught up."""
         self.ready = False
         self.last_propagation_ms = 0.0
         self._undo: list[LayerStack] = []
         self._redo: list[LayerStack] = []
         self._propagator: Propagator | None = None
         self._propagate_lock = threading.Lock()
-        self._dirty_from = 0
+        # The stack whose rows the Propagator holds (touched under _propagate_lock only).
+        self._propagated_stack: LayerStack | None = None
         self.spec_path: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("torch loading… the builder starts once it is ready", id="builder-head")
-        table: DataTable[str] = DataTable(id="stack", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(id="stack", cursor_type="row", zebra_stripes=True)
         table.add_column("#", key="index")
         table.add_column("layer", key="layer")
         table.add_column("arguments", key="args")
         table.add_column("output shape", key="shape")
-        table.add_column("params", key="params")
-        table.add_column("share", key="share")
+        # Numbers right-aligned, so that their magnitudes line up.
+        table.add_column(Text("params", justify="right"), key="params")
+        table.add_column(Text("share", justify="right"), key="share")
         yield table
         yield Static("", id="builder-totals")
-        yield Static("", id="builder-error")
+        error = Static("", id="builder-error")
+        error.display = False
+        yield error
 
     @property
-    def table(self) -> DataTable[str]:
+    def table(self) -> DataTable[str | Text]:
         return self.query_one("#stack", DataTable)
 
     def focus_table(self) -> None:
@@ -159,8 +166,13 @@ class StackBuilder(Vertical, can_focus=False):
         with self._propagate_lock:
             if version != self.version:
                 return  # a newer edit superseded this one
+            # A superseded run never updated the Propagator, so its edit may lie above
+            # from_index (or the runs may take the lock out of order): re-run from the
+            # first row that differs from the stack the Propagator last saw.
+            start = min(from_index, _first_change(self._propagated_stack, stack))
             started = time.perf_counter()
-            rows = self._propagator.update(stack, from_index)
+            rows = self._propagator.update(stack, start)
+            self._propagated_stack = stack
             elapsed = (time.perf_counter() - started) * 1000
             result = totals(stack, rows)
         self.post_message(Propagated(version, list(rows), result, elapsed))
@@ -169,6 +181,7 @@ class StackBuilder(Vertical, can_focus=False):
     def _propagated(self, event: Propagated) -> None:
         if event.version != self.version:
             return
+        self.propagated_version = event.version
         self.rows = event.rows
         self.totals = event.totals
         self.last_propagation_ms = event.elapsed_ms
@@ -182,14 +195,18 @@ class StackBuilder(Vertical, can_focus=False):
         table = self.table
         cursor = table.cursor_row
         table.clear()
-        total = self.totals.params_total if self.totals else 0
+        # Shares of a sum cut short by an error row would mislead: none until it is fixed.
+        total = self.totals.params_total if self.totals and self.totals.error_index is None else 0
+        cells: list[list[str]] = []
+        errors: dict[int, str] = {}
         for i, layer in enumerate(self.stack.layers):
             row = self.rows[i] if i < len(self.rows) else None
             args = ", ".join(f"{k}={format_arg(v)}" for k, v in layer.args.items())
             if row is None:
                 shape, params, share = "…", "", ""
             elif row.error:
-                shape, params, share = "✗ " + row.error, "", ""
+                shape, params, share = "", "", ""
+                errors[i] = row.error
             elif row.blocked or row.output_shape is None:
                 shape, params, share = "-", "", ""
             else:
@@ -198,11 +215,42 @@ class StackBuilder(Vertical, can_focus=False):
                 share = (
                     f"{100 * row.params_total / total:.1f}%" if total and row.params_total else ""
                 )
-            table.add_row(str(i), layer.type, args, shape, params, share, key=str(i))
+            cells.append([str(i), layer.type, args, shape, params, share])
+        # An error is a sentence; whole, it would widen the shape column past the pane and
+        # scroll params and share out of sight. The row gets what fits (the full sentence
+        # and its fix are under the table, in #builder-error).
+        room = self._shape_room(cells)
+        for i, error in errors.items():
+            # The layer column names the type already: drop it from the sentence.
+            error = error.removeprefix(f"{self.stack.layers[i].type} ")
+            cells[i][3] = _error_cell(error, room)
+        for i, row_cells in enumerate(cells):
+            *text, params, share = row_cells
+            table.add_row(
+                *text, Text(params, justify="right"), Text(share, justify="right"), key=str(i)
+            )
         if self.stack.layers:
             table.move_cursor(row=min(cursor, len(self.stack.layers) - 1))
         self._render_head()
         self._render_totals()
+
+    def _shape_room(self, cells: list[list[str]]) -> int:
+        """Columns left for the shape cell once the other columns have their width."""
+        table = self.table
+        width = table.size.width or self.app.size.width  # 0 while the pane is hidden
+        pad = 2 * table.cell_padding
+        others = sum(
+            max(len(str(column.label)), *(len(row[c]) for row in cells)) + pad
+            for c, column in enumerate(table.columns.values())
+            if c != 3
+        )
+        # Leave room for the shape column's padding and a vertical scrollbar.
+        return width - others - pad - 2
+
+    def on_resize(self) -> None:
+        # Error cells are cut to the width: re-cut them when the terminal changes size.
+        if self.stack is not None and self.ready:
+            self._render_table()
 
     def _render_head(self) -> None:
         from tui.core.layers import fmt_shape
@@ -223,20 +271,31 @@ class StackBuilder(Vertical, can_focus=False):
         if t is None:
             return
         out = fmt_shape(t.output_shape) if t.output_shape is not None else "-"
+        # Short enough for one line at 80 columns; trainable only when it differs, and
+        # sums above an error row said to be partial.
+        notes = []
+        if t.params_trainable != t.params_total:
+            notes.append(f"trainable {t.params_trainable:,}")
+        if t.error_index is not None:
+            notes.append(f"rows above {t.error_index}")
+        note = f" ({', '.join(notes)})" if notes else ""
         self.query_one("#builder-totals", Static).update(
-            f"params {t.params_total:,} (trainable {t.params_trainable:,})   "
-            f"{human_bytes(t.params_bytes)} fp32   mult-adds {t.mult_adds:,}   output {out}"
+            f"params {t.params_total:,}{note} · {human_bytes(t.params_bytes)} fp32"
+            f" · mult-adds {t.mult_adds:,} · output {out}"
         )
         bad = next((r for r in self.rows if r.error), None)
         if bad is None:
             error.update("")
             error.remove_class("-error")
+            error.display = False  # its empty line is a table row better used
             return
         fix = ""
         if bad.fit:
-            fix = "   press f to set " + ", ".join(f"{k}={v}" for k, v in bad.fit.items())
-        error.update(f"✗ row {bad.index} {bad.type}: {bad.error}{fix}")
+            fix = " · press f to set " + ", ".join(f"{k}={v}" for k, v in bad.fit.items())
+        # The engine's sentence already starts with the layer type.
+        error.update(f"✗ row {bad.index}: {bad.error}{fix}")
         error.add_class("-error")
+        error.display = True
 
     # -- editing with undo --
     def _cursor(self) -> int:
@@ -280,22 +339,40 @@ class StackBuilder(Vertical, can_focus=False):
         self.app.push_screen(PickerDialog("Add a layer after the cursor", choices), picked)
 
     def add_layer(self, type_name: str, args: dict[str, Any] | None = None) -> None:
-        """Insert a layer after the cursor (autos on, or ``args``)."""
+        """Insert a layer after the cursor (autos on, or ``args``).
+
+        A layer with required arguments still unset (Linear's out_features) is inserted
+        only once its form is saved: a cancelled form adds nothing, rather than leaving
+        a row that can only fail.
+        """
         from tui.core.layers import LayerSpec
+        from widgets.layer_form import LayerFormDialog
 
         assert self.stack is not None
-        new = self.stack.copy()
         at = self._cursor() + 1
         spec = LayerSpec.new(type_name)
         if args is not None:
             spec.args.update(args)
-        new.layers.insert(at, spec)
-        self._edit(new, at, cursor=at)
         missing = [
             p.name for p in _catalogue()[type_name].params if p.required and p.name not in spec.args
         ]
-        if missing:
-            self.action_edit()
+        if not missing:
+            self._insert(spec, at)
+            return
+
+        def saved(values: dict[str, Any] | None) -> None:
+            if values is not None and self.stack is not None:
+                self._insert(LayerSpec(type_name, values), min(at, len(self.stack.layers)))
+
+        self.app.push_screen(
+            LayerFormDialog(type_name, spec.args, f"New row {at}: {type_name}"), saved
+        )
+
+    def _insert(self, spec: Any, at: int) -> None:
+        assert self.stack is not None
+        new = self.stack.copy()
+        new.layers.insert(at, spec)
+        self._edit(new, at, cursor=at)
 
     def action_edit(self) -> None:
         if not self._require_ready() or self._cursor() < 0:
@@ -543,6 +620,25 @@ class StackBuilder(Vertical, can_focus=False):
 
         default = str(self.spec_path or (self.workspace / "stack.json"))
         self.app.push_screen(PromptDialog("Open a stack spec", default, "", validate), done)
+
+
+def _error_cell(error: str, width: int) -> str:
+    """``✗ error`` in ``width`` columns: whole, or its first clause, or a pointer below
+    (a clause cut to a dozen letters says nothing)."""
+    for text in ("✗ " + error, "✗ " + error.split(": ", 1)[0]):
+        if len(text) <= width:
+            return text
+    return "✗ see below"
+
+
+def _first_change(old: LayerStack | None, new: LayerStack) -> int:
+    """The first row of ``new`` whose layer or input differs from ``old``."""
+    if old is None or (old.input_shape, old.input_dtype) != (new.input_shape, new.input_dtype):
+        return 0
+    for index, (a, b) in enumerate(zip(old.layers, new.layers, strict=False)):
+        if a != b:
+            return index
+    return min(len(old.layers), len(new.layers))
 
 
 def _catalogue() -> dict[str, Any]:
