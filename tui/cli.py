@@ -81,7 +81,13 @@ def _sub_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", default=None, help="cross_entropy | mse | bce_with_logits | l1")
     p.add_argument("--device", default=None, metavar="DEV")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--val-split", type=float, default=None)
+    p.add_argument("--val-split", type=float, default=None, help="validation fraction (0.2)")
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (0.9)")
+    p.add_argument("--grad-clip", type=float, default=None, help="max gradient norm")
+    p.add_argument(
+        "--num-threads", type=int, default=None, help="torch intra-op threads (default: cpus-1)"
+    )
     p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/<name>")
     p.add_argument("--workspace", default=".", metavar="DIR")
 

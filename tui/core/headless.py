@@ -76,7 +76,18 @@ def build_train_config(args: argparse.Namespace, bundle: DataBundle) -> TrainCon
         "loss": args.loss or ("cross_entropy" if bundle.task == "classification" else "mse"),
         "device": args.device or default_device(),
     }
-    for name in ("epochs", "batch_size", "lr", "optimizer", "seed", "val_split"):
+    for name in (
+        "epochs",
+        "batch_size",
+        "lr",
+        "optimizer",
+        "seed",
+        "val_split",
+        "weight_decay",
+        "momentum",
+        "grad_clip",
+        "num_threads",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             changes[name] = value
