@@ -209,3 +209,21 @@ def test_readers_and_series_import_without_torch():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_list_runs_reports_a_run_whose_writer_died(tmp_path):
+    import subprocess
+    import sys
+
+    # A process that has exited: its pid is free (reuse within the test is unlikely).
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = RunDir.create(tmp_path, name="dead")
+    dead.write_status("running")
+    status = json.loads((dead.path / "status.json").read_text())
+    status["pid"] = child.pid
+    (dead.path / "status.json").write_text(json.dumps(status))
+    alive = RunDir.create(tmp_path, name="alive")
+    alive.write_status("running")  # written by this very process
+    states = {r.name: r.status for r in list_runs(tmp_path)}
+    assert states == {"dead": "died", "alive": "running"}

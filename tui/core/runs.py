@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -182,7 +183,13 @@ class RunDir:
         (the trainer adds step, epoch, best_val_loss, ...)."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
-        status = {"state": state, "error": error, "updated": time.time(), "pid": os.getpid()}
+        status = {
+            "state": state,
+            "error": error,
+            "updated": time.time(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
         status.update(extra)
         _atomic_write_json(self.path / STATUS, status)
 
@@ -415,7 +422,7 @@ def list_runs(workspace: str | os.PathLike) -> list[RunInfo]:
             RunInfo(
                 name=path.name,
                 path=path,
-                status=str(status.get("state", "unknown")),
+                status=_live_state(status),
                 started=float(started) if isinstance(started, (int, float)) else None,
                 updated=status.get("updated"),
                 last_step=int(last_step) if last_step is not None else None,
@@ -425,6 +432,25 @@ def list_runs(workspace: str | os.PathLike) -> list[RunInfo]:
         )
     out.sort(key=lambda r: (r.started or 0.0, r.name), reverse=True)
     return out
+
+
+def _live_state(status: dict[str, Any]) -> str:
+    """The status's state, with "running" checked against the writer's process.
+
+    A run killed outright (kill -9, a lost machine) leaves "running" behind. When the
+    status was written on this host by a process that no longer exists, say so.
+    """
+    state = str(status.get("state", "unknown"))
+    pid = status.get("pid")
+    if state != "running" or not isinstance(pid, int) or status.get("host") != socket.gethostname():
+        return state
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "died"
+    except OSError:
+        pass  # exists but not ours (EPERM): still running
+    return state
 
 
 def _scan_metrics(
