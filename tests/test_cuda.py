@@ -49,7 +49,7 @@ def test_builder_module_on_cuda():
 
 def test_trainer_on_cuda_batches_loss_readback(monkeypatch):
     from tui.core.data import load_data
-    from tui.core.trainer import Trainer, TrainConfig
+    from tui.core.trainer import TrainConfig, Trainer
 
     calls = {"item": 0}
     original_item = torch.Tensor.item
