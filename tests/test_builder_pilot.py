@@ -259,6 +259,7 @@ async def test_walkthrough_from_preset_to_repl_export_and_spec(
     builder = await settle(pilot)
     assert builder.stack == saved
     assert builder.spec_path == spec_path
+    assert "spec: specs/mlp.json" in static_text(pilot, "#builder-head")  # workspace-relative
     assert f"params {n_params(reference):,}" in static_text(pilot, "#builder-totals")
 
 
@@ -471,3 +472,62 @@ async def test_pull_a_typed_sequential_from_the_repl_by_the_palette(pilot: Pilot
         net, (1, 28, 28)
     )
     assert isinstance(builder.stack, LayerStack)
+
+
+async def test_an_empty_stack_and_an_edit_that_changes_nothing(pilot: Pilot) -> None:
+    app = pilot.app
+    assert isinstance(app, DltuiApp)
+    builder = builder_of(pilot)
+    await pilot.press("x", "x")
+    await settle(pilot)
+    assert types_of(builder) == []
+    assert builder.totals is not None and builder.totals.output_shape == (1, 28, 28)
+    assert "0 layers" in static_text(pilot, "#builder-head")
+    await pilot.press("x", "c", "K", "e", "f")  # nothing under the cursor: no-ops
+    await settle(pilot)
+    assert types_of(builder) == [] and app.screen is app.screen_stack[0]
+
+    await add_layer(pilot, "Flatten")  # the first row of an empty stack
+    assert types_of(builder) == ["Flatten"]
+    head = static_text(pilot, "#builder-head")
+    assert "1 layer" in head and "1 layers" not in head
+    assert cells(builder, SHAPE) == [repr((28 * 28,))]
+
+    # Saving a form unchanged is not an edit: nothing new to undo.
+    undo_depth = len(builder._undo)
+    await pilot.press("e", "ctrl+s")
+    await settle(pilot)
+    assert len(builder._undo) == undo_depth
+
+    await pilot.press("m")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    model = app.session.namespace["model"]
+    assert [type(m) for m in model] == [nn.Flatten]
+
+
+async def test_save_and_open_refuse_bad_paths_inline(pilot: Pilot, tmp_path: Path) -> None:
+    app = pilot.app
+    builder = builder_of(pilot)
+    before = builder.stack.copy() if builder.stack else None
+
+    await pilot.press("s")
+    dialog = app.screen
+    await answer_prompt(pilot, str(tmp_path / "no-such-folder" / "s.json"))
+    assert app.screen is dialog
+    assert "does not exist" in static_text(pilot, "#prompt-error")
+    await pilot.press("escape")
+
+    (tmp_path / "bad.json").write_text('{"format": 1, "input_shape": [1, 28, 28], "layers": [{')
+    await pilot.press("o")
+    dialog = app.screen
+    await answer_prompt(pilot, str(tmp_path / "bad.json"))
+    assert app.screen is dialog
+    assert "bad.json:1:" in static_text(pilot, "#prompt-error")  # file, line and column
+    await answer_prompt(pilot, str(tmp_path / "missing.json"))
+    assert app.screen is dialog
+    assert "cannot read" in static_text(pilot, "#prompt-error")
+    await pilot.press("escape")
+    await settle(pilot)
+    assert builder.stack == before
+    assert not list(tmp_path.glob("**/s.json"))

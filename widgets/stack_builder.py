@@ -240,7 +240,7 @@ class StackBuilder(Vertical, can_focus=False):
         width = table.size.width or self.app.size.width  # 0 while the pane is hidden
         pad = 2 * table.cell_padding
         others = sum(
-            max(len(str(column.label)), *(len(row[c]) for row in cells)) + pad
+            max([len(str(column.label)), *(len(row[c]) for row in cells)]) + pad
             for c, column in enumerate(table.columns.values())
             if c != 3
         )
@@ -256,11 +256,18 @@ class StackBuilder(Vertical, can_focus=False):
         from tui.core.layers import fmt_shape
 
         assert self.stack is not None
-        where = f"   spec: {self.spec_path}" if self.spec_path else ""
+        where = f"   spec: {self._short(self.spec_path)}" if self.spec_path else ""
         self.query_one("#builder-head", Static).update(
             f"input {fmt_shape(self.stack.input_shape)} {self.stack.input_dtype}"
-            f"   {len(self.stack.layers)} layers{where}"
+            f"   {_plural(len(self.stack.layers), 'layer')}{where}"
         )
+
+    def _short(self, path: Path) -> str:
+        # The head is one line: a spec inside the workspace is named relative to it.
+        try:
+            return str(path.relative_to(self.workspace))
+        except ValueError:
+            return str(path)
 
     def _render_totals(self) -> None:
         from tui.core.layers import fmt_shape
@@ -303,6 +310,8 @@ class StackBuilder(Vertical, can_focus=False):
 
     def _edit(self, new: LayerStack, from_index: int, cursor: int | None = None) -> None:
         assert self.stack is not None
+        if new == self.stack:
+            return  # a form saved as it was: nothing to undo, nothing to re-run
         self._undo.append(self.stack)
         del self._undo[:-MAX_UNDO]
         self._redo.clear()
@@ -620,6 +629,10 @@ class StackBuilder(Vertical, can_focus=False):
 
         default = str(self.spec_path or (self.workspace / "stack.json"))
         self.app.push_screen(PromptDialog("Open a stack spec", default, "", validate), done)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _error_cell(error: str, width: int) -> str:
