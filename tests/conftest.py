@@ -9,8 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
+from textual.worker import WorkerCancelled
 
 from tui.app import DltuiApp
 from tui.core.history import History
@@ -21,9 +24,6 @@ from widgets.repl_output import ReplOutput
 # Bounded waits: generous for a slow, shared CI machine, but a hang still fails.
 TIMEOUT_S = 60.0
 MAX_RUNS = 200
-
-# Characters pilot.press cannot take as themselves: "_" means "pause" to Pilot.
-KEY_FOR_CHAR = {"_": "underscore", "\n": "ctrl+j"}
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ async def wait_engine(pilot: Pilot) -> None:
     """Wait until torch is imported and the namespace exists (app.engine_ready)."""
     app = pilot.app
     if not app.engine_ready:  # type: ignore[attr-defined]
-        await app.workers.wait_for_complete()  # the start-up worker imports torch
+        await wait_workers(app)  # type: ignore[arg-type]  # the start-up worker imports torch
     await wait_until(pilot, lambda: app.engine_ready, "the engine to load")  # type: ignore[attr-defined]
 
 
@@ -95,33 +95,99 @@ def repl_idle(app: DltuiApp) -> bool:
     return not pane.running and not pane.pending
 
 
+async def wait_workers(app: DltuiApp) -> None:
+    """Wait for the app's workers to end, cancelled ones included.
+
+    The stats worker is exclusive: a newer request cancels the one in flight, and
+    wait_for_complete reports that as WorkerCancelled. That is the design, not a failure.
+    """
+    for _ in range(MAX_RUNS):
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+    raise AssertionError("workers kept being cancelled")
+
+
 async def wait_repl(pilot: Pilot) -> None:
     """Wait until the REPL has run everything submitted (nothing running, queue empty)."""
     app = pilot.app
     for _ in range(MAX_RUNS):
         # A run is a thread worker that ends by posting Ran: wait for the worker, then
         # let the message loop handle Ran (which may start the next queued run).
-        await app.workers.wait_for_complete()
+        await wait_workers(app)  # type: ignore[arg-type]
         await pilot.pause()
         if repl_idle(app):  # type: ignore[arg-type]
-            await app.workers.wait_for_complete()  # the stats worker a run triggers
+            await wait_workers(app)  # type: ignore[arg-type]  # the stats a run triggers
             await pilot.pause()
             return
     raise AssertionError("timed out waiting for the REPL to finish")
 
 
+def send_keys(pilot: Pilot, *keys: str) -> None:
+    """Post Key events, as pilot.press does, without waiting: the caller waits for the
+    effect it expects. (pilot.press waits until the process looks idle after every key:
+    40 ms a key, and up to a second while a worker keeps the process busy.)"""
+    app = pilot.app
+    for key in keys:
+        if len(key) == 1:  # a character: named the way pilot.press names it
+            name = key if key.isalnum() else _character_to_key(key)
+            app.post_message(events.Key(name, key))
+        else:
+            app.post_message(events.Key(key, "\r" if key == "enter" else None))
+
+
 async def type_text(pilot: Pilot, text: str) -> None:
-    """Type ``text`` key by key. A newline is ctrl+j; the auto-indent it inserts is
-    removed with backspace, so ``text`` carries its own indentation exactly."""
-    repl_input = pilot.app.query_one(ReplInput)
-    for ch in text:
-        if ch == "\n":
+    """Type ``text`` into the focused text widget, key by key.
+
+    Each line goes in as one burst of Key events, then we wait until the widget holds it
+    all. A newline is ctrl+j; the auto-indent it inserts is removed with backspace, so
+    ``text`` carries its own indentation exactly.
+    """
+    app = pilot.app
+    for i, line in enumerate(text.split("\n")):
+        if i:
             await pilot.press("ctrl+j")
-            _row, col = repl_input.cursor_location
+            _row, col = app.query_one(ReplInput).cursor_location
             if col:
                 await pilot.press(*["backspace"] * col)
-            continue
-        await pilot.press(KEY_FOR_CHAR.get(ch, ch))
+        if line:
+            await _burst(pilot, line)
+
+
+def _value(widget: object) -> str:
+    return widget.text if isinstance(widget, TextArea) else widget.value  # type: ignore[attr-defined]
+
+
+async def _burst(pilot: Pilot, chars: str) -> None:
+    widget = pilot.app.focused
+    assert isinstance(widget, (TextArea, Input)), f"typing needs a text widget, not {widget}"
+    before = _value(widget)
+    if isinstance(widget, TextArea):
+        assert widget.cursor_location == widget.document.end, "type at the end of the input"
+    else:
+        assert widget.cursor_position == len(before), "type at the end of the input"
+    send_keys(pilot, *chars)
+    await wait_until(pilot, lambda: _value(widget) == before + chars, f"{chars!r} to be typed")
+
+
+async def press_enter(pilot: Pilot) -> None:
+    """Enter in the REPL input; wait until it took effect (it ran, or opened a line)."""
+    repl_input = pilot.app.query_one(ReplInput)
+    before = repl_input.text
+    assert before.strip(), "Enter on an empty input does nothing to wait for"
+    send_keys(pilot, "enter")
+    await wait_until(pilot, lambda: repl_input.text != before, "Enter to be handled")
+
+
+async def submit(pilot: Pilot) -> None:
+    """Enter, and Enter again on the blank line a compound statement waits for."""
+    repl_input = pilot.app.query_one(ReplInput)
+    await press_enter(pilot)
+    if repl_input.text:
+        await press_enter(pilot)
+    assert repl_input.text == "", f"not submitted: {repl_input.text!r}"
 
 
 async def run_code(pilot: Pilot, app: DltuiApp, code: str) -> str:
@@ -130,9 +196,8 @@ async def run_code(pilot: Pilot, app: DltuiApp, code: str) -> str:
     output = app.query_one(ReplOutput)
     before = len(output.plain)
     await type_text(pilot, code)
-    await pilot.press("enter")
-    if "\n" in code and repl_idle(app) and app.query_one(ReplInput).text:
-        # A compound statement waits for its blank line, as in Python's REPL.
-        await pilot.press("enter")
+    await submit(pilot)
     await wait_repl(pilot)
+    # The plain copy is bounded: once full, counting from `before` would be wrong.
+    assert len(output.plain) < (output.plain.maxlen or 0), "transcript copy full"
     return "\n".join(list(output.plain)[before:])

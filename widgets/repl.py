@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
@@ -88,6 +89,13 @@ class ReplPane(Horizontal):
         if not self.session.loaded:
             output.add_note("torch is loading… what you type now runs once it is ready.")
         self.query_one(ReplInput).focus()
+
+    def on_unmount(self) -> None:
+        # A thread worker cannot be killed, and the executor's threads are joined at exit:
+        # code still running when the app closes (`while True: pass`) would keep the
+        # process alive forever after the screen has gone. Interrupt it instead.
+        self.pending.clear()
+        self.session.interrupt()
 
     # -- engine readiness and the run queue --
     def engine_ready(self) -> None:
@@ -183,7 +191,9 @@ class ReplPane(Horizontal):
     @on(ReplInput.CompletionHint)
     def _hint(self, event: ReplInput.CompletionHint) -> None:
         hint = self.query_one("#completion-hint", Static)
-        hint.update(event.text)
+        # Plain text, not markup: the current candidate is marked "[shape]", which markup
+        # would read as a style tag and drop from the hint.
+        hint.update(Content(event.text))
         hint.set_class(bool(event.text), "-shown")
 
     # -- inspector hand-offs --

@@ -142,7 +142,9 @@ class ReplInput(TextArea):
         row, _ = self.cursor_location
         on_last_line = row == self.document.line_count - 1
         if on_last_line and is_complete(source):
-            self.post_message(self.Submitted(source.rstrip("\n")))
+            # Drop the blank line that ended a block, auto-indent included: it is not part
+            # of the code the transcript and the history keep.
+            self.post_message(self.Submitted(_strip_trailing_blank_lines(source)))
             return
         if not source.strip():
             return
@@ -227,6 +229,9 @@ class ReplInput(TextArea):
         prefix = common_prefix(candidates)
         if len(prefix) > len(token):
             self._replace_token(row, start, col, prefix)
+            # The hint now lists the candidates: Tab again cycles through them at once
+            # (without this the next Tab only found the same prefix and did nothing).
+            self._cycle = (start, candidates, -1)
             self.post_message(self.CompletionHint(self._hint_text(candidates, None)))
             return
         # Nothing more in common: Tab again cycles through the candidates.
@@ -268,3 +273,10 @@ class ReplInput(TextArea):
 
     def action_leave(self) -> None:
         self.post_message(self.LeaveRequested())
+
+
+def _strip_trailing_blank_lines(source: str) -> str:
+    lines = source.split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
