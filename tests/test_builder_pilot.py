@@ -8,13 +8,16 @@ in a thread worker: tests wait for it (:func:`settle`), never sleep a guess.
 from __future__ import annotations
 
 import runpy
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import run_code, wait_engine, wait_until
+from textual import events
 from textual.command import CommandList, CommandPalette
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from torch import nn
@@ -22,6 +25,7 @@ from torch import nn
 from tui.app import DltuiApp
 from tui.core.history import History
 from tui.core.layers import LayerStack, load_spec_file
+from tui.core.session import SessionInfo
 from widgets.dialogs import CodeDialog, PickerDialog, PromptDialog
 from widgets.layer_form import LayerFormDialog
 from widgets.stack_builder import StackBuilder
@@ -101,8 +105,20 @@ async def settle(pilot: Pilot) -> StackBuilder:
 
 
 async def type_in(pilot: Pilot, text: str) -> None:
-    """Type ``text`` into whatever has focus, key by key (pilot names "_", "/", ...)."""
-    await pilot.press(*text)
+    """Type ``text`` into the focused Input as one burst of Key events, then wait until
+    the Input holds it (a selected text is replaced, as when typing in a terminal).
+
+    pilot.press waits for the app to go idle after every key, ~0.1 s a key here: long
+    paths and names would cost seconds per test for nothing.
+    """
+    app = pilot.app
+    widget = app.focused
+    assert isinstance(widget, Input), f"typing needs an Input, not {widget}"
+    start, end = sorted(widget.selection)
+    expected = widget.value[:start] + text + widget.value[end:]
+    for ch in text:
+        app.post_message(events.Key(ch if ch.isalnum() else _character_to_key(ch), ch))
+    await wait_until(pilot, lambda: widget.value == expected, f"{text!r} to be typed")
 
 
 async def pick(pilot: Pilot, key: str, name: str) -> None:
@@ -138,9 +154,10 @@ async def go_to_row(pilot: Pilot, index: int) -> None:
 
 
 async def answer_prompt(pilot: Pilot, text: str | None) -> None:
-    """Replace the prompt's text (selected on focus, so typing replaces it), Enter."""
+    """Clear the prompt (home, ctrl+k), type ``text``, Enter; None: Enter on the offer."""
     assert isinstance(pilot.app.screen, PromptDialog)
     if text is not None:
+        await pilot.press("home", "ctrl+k")
         await type_in(pilot, text)
     await pilot.press("enter")
 
@@ -243,12 +260,13 @@ async def test_walkthrough_from_preset_to_repl_export_and_spec(
     await pilot.press("escape")
     assert app.focused is builder.table
 
-    # s: save the spec to a path typed in; change the stack; o: read it back.
+    # s: save the spec to a path typed in (relative: in the workspace); change the
+    # stack; o: read it back.
     spec_path = tmp_path / "specs" / "mlp.json"
     spec_path.parent.mkdir()
     saved = builder.stack.copy()
     await pilot.press("s")
-    await answer_prompt(pilot, str(spec_path))
+    await answer_prompt(pilot, "specs/mlp.json")
     assert load_spec_file(spec_path) == saved
     await go_to_row(pilot, 5)
     await pilot.press("x")
@@ -513,7 +531,7 @@ async def test_save_and_open_refuse_bad_paths_inline(pilot: Pilot, tmp_path: Pat
 
     await pilot.press("s")
     dialog = app.screen
-    await answer_prompt(pilot, str(tmp_path / "no-such-folder" / "s.json"))
+    await answer_prompt(pilot, "no-such-folder/s.json")
     assert app.screen is dialog
     assert "does not exist" in static_text(pilot, "#prompt-error")
     await pilot.press("escape")
@@ -521,13 +539,41 @@ async def test_save_and_open_refuse_bad_paths_inline(pilot: Pilot, tmp_path: Pat
     (tmp_path / "bad.json").write_text('{"format": 1, "input_shape": [1, 28, 28], "layers": [{')
     await pilot.press("o")
     dialog = app.screen
-    await answer_prompt(pilot, str(tmp_path / "bad.json"))
+    await answer_prompt(pilot, "bad.json")
     assert app.screen is dialog
     assert "bad.json:1:" in static_text(pilot, "#prompt-error")  # file, line and column
-    await answer_prompt(pilot, str(tmp_path / "missing.json"))
+    await answer_prompt(pilot, "missing.json")
     assert app.screen is dialog
     assert "cannot read" in static_text(pilot, "#prompt-error")
     await pilot.press("escape")
     await settle(pilot)
     assert builder.stack == before
     assert not list(tmp_path.glob("**/s.json"))
+
+
+async def test_keys_before_torch_is_loaded_say_so_and_change_nothing(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    app = DltuiApp(device="cpu", workspace=tmp_path, history=History(tmp_path / "h.jsonl"))
+    gate = threading.Event()
+    real_load = app.session.load
+
+    def held_load() -> SessionInfo:  # the start-up worker: torch "loads" until released
+        gate.wait(timeout=60)
+        return real_load()
+
+    app.session.load = held_load  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            await pilot.press("f3")
+            builder = builder_of(pilot)
+            assert "torch loading" in static_text(pilot, "#builder-head")
+            await pilot.press("a", "p", "i", "m", "E", "s", "o", "f", "x")
+            assert app.screen is app.screen_stack[0]  # no dialog opened
+            assert builder.stack is None
+            assert any("still loading" in n.message for n in app._notifications)
+        finally:
+            gate.set()
+        await wait_engine(pilot)
+        builder = await settle(pilot)
+        assert types_of(builder) == ["Flatten", "Linear"]

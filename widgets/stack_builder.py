@@ -574,6 +574,15 @@ class StackBuilder(Vertical, can_focus=False):
             note = f"not saved: {exc}"
         self.app.push_screen(CodeDialog("Exported PyTorch code", code, note))
 
+    def _spec_file(self, text: str) -> Path:
+        """A typed spec path; a relative one is in the workspace, where model.py goes and
+        where the offered default points (not wherever dltui was started from)."""
+        path = Path(text.strip()).expanduser()
+        return path if path.is_absolute() else self.workspace / path
+
+    def _relative_hint(self) -> str:
+        return f"a relative path is in the workspace, {self.workspace.resolve()}"
+
     def action_save(self) -> None:
         if not self._require_ready():
             return
@@ -585,7 +594,7 @@ class StackBuilder(Vertical, can_focus=False):
         def validate(text: str) -> str | None:
             if not text.strip():
                 return "give a file name, e.g. stack.json"
-            parent = Path(text).expanduser().parent
+            parent = self._spec_file(text).parent
             if not parent.is_dir():
                 return f"folder {parent} does not exist"
             return None
@@ -593,7 +602,7 @@ class StackBuilder(Vertical, can_focus=False):
         def done(text: str | None) -> None:
             if text is None or self.stack is None:
                 return
-            path = Path(text).expanduser()
+            path = self._spec_file(text)
             try:
                 save_spec_file(self.stack, path)
             except OSError as exc:
@@ -603,7 +612,9 @@ class StackBuilder(Vertical, can_focus=False):
             self._render_head()
             self.notify(f"Saved the stack spec to {path}")
 
-        self.app.push_screen(PromptDialog("Save the stack spec as", default, "", validate), done)
+        self.app.push_screen(
+            PromptDialog("Save the stack spec as", default, self._relative_hint(), validate), done
+        )
 
     def action_load(self) -> None:
         if not self._require_ready():
@@ -615,7 +626,7 @@ class StackBuilder(Vertical, can_focus=False):
 
         def validate(text: str) -> str | None:
             try:
-                loaded["stack"] = load_spec_file(Path(text).expanduser())
+                loaded["stack"] = load_spec_file(self._spec_file(text))
             except SpecError as exc:
                 return str(exc)
             except OSError as exc:
@@ -624,11 +635,13 @@ class StackBuilder(Vertical, can_focus=False):
 
         def done(text: str | None) -> None:
             if text is not None and "stack" in loaded:
-                self.set_stack(loaded["stack"], Path(text).expanduser())
+                self.set_stack(loaded["stack"], self._spec_file(text))
                 self.notify(f"Loaded {text}")
 
         default = str(self.spec_path or (self.workspace / "stack.json"))
-        self.app.push_screen(PromptDialog("Open a stack spec", default, "", validate), done)
+        self.app.push_screen(
+            PromptDialog("Open a stack spec", default, self._relative_hint(), validate), done
+        )
 
 
 def _plural(n: int, word: str) -> str:
