@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
-    from tui.core.layers import LayerStack, Propagator, RowResult, StackTotals
+    from tui.core.layers import LayerSpec, LayerStack, Propagator, RowResult, StackTotals
 
 MAX_UNDO = 200
 
@@ -377,7 +377,7 @@ class StackBuilder(Vertical, can_focus=False):
             LayerFormDialog(type_name, spec.args, f"New row {at}: {type_name}"), saved
         )
 
-    def _insert(self, spec: Any, at: int) -> None:
+    def _insert(self, spec: LayerSpec, at: int) -> None:
         assert self.stack is not None
         new = self.stack.copy()
         new.layers.insert(at, spec)
