@@ -54,12 +54,16 @@ class DltuiApp(App[int]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Every key of the focused pane"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_q"),
-        Binding("f2", "show_pane('repl')", "REPL", id="app.repl", tooltip="The tensor REPL"),
+        # The pane keys are on the tab row at the top: the footer has no room for them.
+        Binding(
+            "f2", "show_pane('repl')", "REPL", id="app.repl", show=False, tooltip="The tensor REPL"
+        ),
         Binding(
             "f3",
             "show_pane('builder')",
             "Builder",
             id="app.builder",
+            show=False,
             tooltip="The layer-stack builder",
         ),
         Binding(
@@ -67,6 +71,7 @@ class DltuiApp(App[int]):
             "show_pane('monitor')",
             "Monitor",
             id="app.monitor",
+            show=False,
             tooltip="The training monitor",
         ),
         Binding(
@@ -78,11 +83,13 @@ class DltuiApp(App[int]):
             tooltip="Interrupt running REPL code (or clear the input)",
         ),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit dltui"),
+        # The footer already shows ctrl+p at its right edge.
         Binding(
             "ctrl+p",
             "command_palette",
             "Commands",
             id="app.palette",
+            show=False,
             tooltip="Every action by name",
         ),
     ]
@@ -125,7 +132,7 @@ class DltuiApp(App[int]):
             yield StackBuilder(self.workspace, id="builder")
             yield MonitorPane(self.workspace, id="monitor")
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"dltui {__version__}"
@@ -226,6 +233,7 @@ class DltuiApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         rows: list[tuple[str, str, str]] = []
+        ours: list[bool] = []
         seen: set[tuple[str, str]] = set()
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
@@ -233,6 +241,9 @@ class DltuiApp(App[int]):
                 continue
             seen.add((key, binding.action))
             rows.append((self.get_key_display(binding), binding.description, binding.tooltip or ""))
+            ours.append(binding.id is not None)
+        # dltui's own bindings (they all have ids) first; Textual's widget keys after.
+        rows = [r for _, r in sorted(zip(ours, rows, strict=True), key=lambda t: not t[0])]
         pane = dict((p[0], p[1]) for p in PANES).get(self.current_pane, "")
         self.push_screen(HelpScreen(f"Keys: {pane} pane (focused: {self._focus_name()})", rows))
 
@@ -413,9 +424,12 @@ class DltuiApp(App[int]):
                 return f"{text.strip()} is a {type(obj).__name__}, not an nn.Sequential"
             return None
 
+        builder = self.query_one(StackBuilder)
+        shape = builder.stack.input_shape if builder.stack else (1, 28, 28)
+
         def done(text: str | None) -> None:
             if text is not None:
-                self._pull(text.strip())
+                self._pull(text.strip(), shape)
 
         self.push_screen(
             PromptDialog(
@@ -428,11 +442,9 @@ class DltuiApp(App[int]):
         )
 
     @work(thread=True, exit_on_error=False, group="handoff")
-    def _pull(self, name: str) -> None:
+    def _pull(self, name: str, shape: tuple[int, ...]) -> None:
         from tui.core.layers import stack_from_module
 
-        builder = self.query_one(StackBuilder)
-        shape = builder.stack.input_shape if builder.stack else (1, 28, 28)
         try:
             stack = stack_from_module(self.session.namespace[name], shape)
         except (ValueError, KeyError) as exc:
