@@ -81,7 +81,9 @@ async def test_train_while_using_repl_then_pause_step_lr_stop(tmp_path: Path) ->
         await pilot.press("f2")
         out = app.query_one(ReplOutput)
         step_before = t.progress.step
-        transcript = await run_code(pilot, app, "1 + 1")
+        # Few keys: while the trainer burns CPU, Pilot's wait_for_idle waits its full 1 s
+        # after each key press (it watches the process's CPU time), a test-harness cost.
+        transcript = await run_code(pilot, app, "1+1")
         assert "2" in transcript.splitlines()
         assert t.state == "running"
         await poll(pilot, lambda: len(series) > n1 and plot.draws > draws1, "the plot to advance")

@@ -545,7 +545,7 @@ class MonitorPane(Vertical):
             return
         self._load_overlay(path)
 
-    @work(thread=True, exit_on_error=False, group="runs")
+    @work(thread=True, exit_on_error=False, group="overlay")  # not "runs": exclusive there
     def _load_overlay(self, path: Path) -> None:
         from tui.core.runs import MetricsReader
         from tui.core.series import MetricSeries
