@@ -1,32 +1,23 @@
 """SVG snapshots of the training monitor (F4) at 80x24 and 120x40.
 
 A finished run's progress line shows samples/s (a measured speed), so it differs from one
-run to the next: the run snapshot uses a run that fails at once (a model with no
-trainable parameters), whose progress line has no measured figures, and a fixed clock for
-the run's folder name."""
+run to the next: besides the empty pane, the snapshot shows a start refused in plain
+words (a model with no trainable parameters), which has no measured figures."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import TIMEOUT_S, run_code, wait_engine
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import Input, Static
 
-import tui.core.runs
 from tui.app import DltuiApp
 from tui.core.history import History
 from widgets.train_monitor import MonitorPane
-
-
-class _FixedClock(datetime):
-    @classmethod
-    def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
-        return datetime(2026, 1, 2, 3, 4, 5)
 
 
 def make(tmp_path: Path) -> DltuiApp:
@@ -62,16 +53,13 @@ def test_monitor_before_any_run(
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_monitor_after_a_failed_run(
+def test_monitor_refuses_a_model_with_nothing_to_train(
     snap_compare,
     no_cursor_blink,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     size: tuple[int, int],
 ) -> None:
-    monkeypatch.setattr(tui.core.runs, "datetime", _FixedClock)
-
-    async def failed_run(pilot: Pilot) -> None:
+    async def refused(pilot: Pilot) -> None:
         app = pilot.app
         await run_code(pilot, app, "frozen = nn.Linear(2, 2).requires_grad_(False)")  # type: ignore[arg-type]
         await pilot.press("f4")
@@ -81,14 +69,14 @@ def test_monitor_after_a_failed_run(
             app.query_one(f"#train-{name}", Input).value = value
         pane.focus_default()
         await pilot.press("s")
-        await poll(pilot, lambda: pane.trainer is not None, "the run")
-        await poll(pilot, lambda: pane._last_state == "failed", "the failure reported")
-        table = app.query_one("#runs", DataTable)
+        message = app.query_one("#train-message", Static)
         await poll(
             pilot,
-            lambda: table.row_count == 1 and table.get_row_at(0)[1] == "failed",
-            "the failed run listed",
+            lambda: "no trainable parameters" in str(message.render()),
+            "the refusal",
         )
+        assert message.has_class("-error") and pane.trainer is None
+        assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
         await settle(pilot)
 
-    assert snap_compare(make(tmp_path), terminal_size=size, run_before=failed_run)
+    assert snap_compare(make(tmp_path), terminal_size=size, run_before=refused)

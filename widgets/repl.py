@@ -70,6 +70,7 @@ class ReplPane(Horizontal):
         self.pending: deque[str] = deque()
         self.running = False
         self.stats_cache = StatsCache()
+        self._stats_wanted: str | None = None
         self.runs_completed = 0
 
     def compose(self) -> ComposeResult:
@@ -226,10 +227,16 @@ class ReplPane(Horizontal):
         if cached is not None:
             self.query_one(Inspector).show_stats(cached)
             return
+        self._stats_wanted = event.name
         self._compute_stats(event.name)
 
-    @work(thread=True, exit_on_error=False, group="stats", exclusive=True)
+    # Not exclusive: cancelling a thread worker does not stop it, and a cancelled worker
+    # makes waiters fail. A request that is no longer the wanted one returns at once
+    # instead, so scrolling through rows of big tensors computes only the last.
+    @work(thread=True, exit_on_error=False, group="stats")
     def _compute_stats(self, name: str) -> None:
+        if name != self._stats_wanted:
+            return
         obj = self.session.namespace.get(name)
         if obj is None:
             return

@@ -86,6 +86,11 @@ def prepare_run(
         model = model.to(config.device)
     else:
         raise LaunchError("no model: build one in the builder (F3) or name a REPL variable")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise LaunchError(
+            f"the model {model_label!r} has no trainable parameters: nothing to train "
+            "(add a Linear or Conv layer, or set requires_grad=True on its parameters)"
+        )
     try:
         bundle = bundle.split(config.val_split, seed=config.seed)
         check_compatible(model, bundle, config.loss, config.device)
