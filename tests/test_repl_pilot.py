@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from conftest import (
     TIMEOUT_S,
+    press_enter,
     run_code,
     send_keys,
     submit,
@@ -29,7 +30,7 @@ from textual.widgets import DataTable, Static
 
 from tui.app import DltuiApp
 from tui.core.history import History
-from tui.core.summary import human_bytes
+from tui.core.summary import describe_namespace, human_bytes, memory_by_device
 from widgets.help_screen import HelpScreen
 from widgets.history_search import HistorySearchScreen
 from widgets.inspector import Inspector
@@ -97,7 +98,7 @@ async def test_walkthrough(make_app: AppFactory) -> None:
         "torch.cat([a, b], dim=1)",
     ]
     app = make_app()
-    async with app.run_test(size=WIDE) as pilot:
+    async with app.run_test(size=NARROW) as pilot:
         for step in steps:
             transcript = await run_code(pilot, app, step)
             # What real torch gives for the same line, in a namespace of our own.
@@ -140,13 +141,13 @@ async def test_enter_continues_a_block_and_a_blank_line_runs_it(make_app: AppFac
         await wait_engine(pilot)
         repl_input = app.query_one(ReplInput)
         await type_text(pilot, "for i in range(3):")
-        await pilot.press("enter")
+        await press_enter(pilot)
         assert repl_input.text == "for i in range(3):\n    "  # indented for the body
         await type_text(pilot, "print(i * 10)")
-        await pilot.press("enter")
+        await press_enter(pilot)
         assert repl_input.text == "for i in range(3):\n    print(i * 10)\n    "
         assert not app.query_one(ReplPane).running
-        await pilot.press("enter")  # the blank line ends the block
+        await press_enter(pilot)  # the blank line ends the block
         await wait_repl(pilot)
         transcript = app.query_one(ReplOutput).transcript
         assert transcript.endswith(">>> for i in range(3):\n...     print(i * 10)\n0\n10\n20")
@@ -156,13 +157,13 @@ async def test_enter_continues_a_block_and_a_blank_line_runs_it(make_app: AppFac
 
         # An open bracket continues too; ctrl+j inserts a newline in complete code.
         await type_text(pilot, "x = [1,")
-        await pilot.press("enter")
+        await press_enter(pilot)
         assert repl_input.text == "x = [1,\n"
         await type_text(pilot, "2]")
         await pilot.press("ctrl+j")
         assert repl_input.text == "x = [1,\n2]\n"
         await type_text(pilot, "y = sum(x)")
-        await pilot.press("enter")  # two complete statements: they run
+        await press_enter(pilot)  # two complete statements: they run
         await wait_repl(pilot)
         assert app.session.namespace["y"] == 3
 
@@ -193,6 +194,27 @@ async def test_output_is_bounded(make_app: AppFactory) -> None:
         assert out == ">>> print(big)\n" + repr(torch.arange(10**7))
         out = await run_code(pilot, app, "for i in range(10_000): print(i)")
         assert len(app.query_one(ReplOutput).lines) <= MAX_LINES
+
+
+async def test_output_wraps_to_the_pane_width_and_rewraps_on_resize(
+    make_app: AppFactory,
+) -> None:
+    def fits(output: ReplOutput) -> bool:
+        width = output.scrollable_content_region.width
+        return bool(output.lines) and max(line.cell_length for line in output.lines) <= width
+
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await run_code(pilot, app, "print('word ' * 40)")
+        output = app.query_one(ReplOutput)
+        assert output.scrollable_content_region.width < 78  # narrower than RichLog's default
+        assert fits(output)
+        assert output.virtual_size.width <= output.scrollable_content_region.width
+        await pilot.resize_terminal(60, 24)
+        await wait_until(pilot, lambda: output.scrollable_content_region.width < 60, "resize")
+        await pilot.pause()
+        assert fits(output)
+        assert "word " * 40 in output.transcript  # nothing lost by re-wrapping
 
 
 # -- running off the UI thread: interrupt, responsiveness, the queue --
@@ -461,6 +483,26 @@ async def test_inspector_shows_modules_and_parameters(make_app: AppFactory) -> N
             assert line in stats
 
 
+async def test_inspector_rows_are_drawn_at_their_final_width(make_app: AppFactory) -> None:
+    # A frame drawn right after new rows arrive (before the table is idle) must not leave
+    # a cell cut to the old column width: "8 trainable" once stayed "8 tr".
+    app = make_app()
+    async with app.run_test(size=NARROW) as pilot:
+        await run_code(pilot, app, "x = torch.ones(2)")  # the grad column is narrow
+        inspector = app.query_one(Inspector)
+        table = inspector.table
+        ns = app.session.namespace
+        ns["w"] = torch.nn.Linear(3, 2)  # as another pane's hand-off would
+        rows = describe_namespace(ns, app.session.user_names())
+        inspector.update_rows(rows, memory_by_device(rows))
+        drawn_early = [table.render_line(y).text for y in range(table.size.height)]
+        await pilot.pause()
+        await wait_until(pilot, lambda: table.virtual_size.width > 0, "the table to settle")
+        drawn = [table.render_line(y).text for y in range(table.size.height)]
+        w_line = next(line for line in drawn if line.strip().startswith("w "))
+        assert "8 trainable" in w_line, (w_line, drawn_early)
+
+
 async def test_narrow_enter_on_a_row_shows_the_detail(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=NARROW) as pilot:
@@ -510,5 +552,12 @@ async def test_help_screen_lists_the_repl_keys(make_app: AppFactory) -> None:
         table = app.screen.query_one(DataTable)
         actions = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
         assert {"Run", "Newline", "Complete", "Search history", "Interrupt", "Help"} <= actions
+        # At 80 columns every column is in view: long descriptions wrap, nothing to scroll.
+        await pilot.resize_terminal(*NARROW)
+        await wait_until(
+            pilot,
+            lambda: 0 < table.virtual_size.width <= table.scrollable_content_region.width,
+            "the help table to fit the dialog",
+        )
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +22,7 @@ from tui.core.summary import TensorStats, VarInfo, human_bytes
 from widgets.tensor_detail import TensorDetail
 
 FLOAT_DTYPES = ["float32", "float16", "bfloat16", "float64"]
+COLUMNS = ("name", "shape", "dtype", "device", "grad", "numel", "memory")
 
 
 class Inspector(Vertical):
@@ -72,13 +74,8 @@ class Inspector(Vertical):
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="vars", cursor_type="row", zebra_stripes=True)
-        table.add_column("name", key="name")
-        table.add_column("shape", key="shape")
-        table.add_column("dtype", key="dtype")
-        table.add_column("device", key="device")
-        table.add_column("grad", key="grad")
-        table.add_column("numel", key="numel")
-        table.add_column("memory", key="memory")
+        for label in COLUMNS:
+            table.add_column(label, key=label)
         yield table
         yield Static("no tensors yet", id="mem-totals")
         yield TensorDetail(id="detail")
@@ -103,9 +100,8 @@ class Inspector(Vertical):
         table = self.table
         previous = self.selected.name if self.selected else None
         self.rows = {r.name: r for r in rows}
-        table.clear()
-        for r in rows:
-            table.add_row(
+        cells = [
+            (
                 r.name,
                 r.shape_text if r.shape is not None else type_label(r),
                 r.dtype,
@@ -113,8 +109,18 @@ class Inspector(Vertical):
                 r.grad,
                 f"{r.numel:,}",
                 human_bytes(r.nbytes),
-                key=r.name,
             )
+            for r in rows
+        ]
+        # Columns sized here, from the cells: DataTable measures new rows only when idle,
+        # and a frame drawn before that is cached at the old widths and never redrawn
+        # (a module's "8 trainable" stayed "8 tr" until the cursor moved).
+        table.clear(columns=True)
+        for i, label in enumerate(COLUMNS):
+            width = max([cell_len(label)] + [cell_len(row[i]) for row in cells])
+            table.add_column(label, key=label, width=width)
+        for row, r in zip(cells, rows, strict=True):
+            table.add_row(*row, key=r.name)
         if previous in self.rows:
             table.move_cursor(row=table.get_row_index(previous))
         summary = "  ".join(f"{dev}: {human_bytes(n)}" for dev, n in sorted(totals.items()))
