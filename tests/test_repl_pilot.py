@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from conftest import (
     TIMEOUT_S,
@@ -29,6 +30,7 @@ from conftest import (
 from textual.widgets import DataTable, Static
 
 from tui.app import DltuiApp
+from tui.core import summary
 from tui.core.history import History
 from tui.core.summary import describe_namespace, human_bytes, memory_by_device
 from widgets.help_screen import HelpScreen
@@ -501,6 +503,30 @@ async def test_inspector_rows_are_drawn_at_their_final_width(make_app: AppFactor
         drawn = [table.render_line(y).text for y in range(table.size.height)]
         w_line = next(line for line in drawn if line.strip().startswith("w "))
         assert "8 trainable" in w_line, (w_line, drawn_early)
+
+
+async def test_odd_objects_never_hide_results_or_break_the_detail(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_stats(name: str, obj: object) -> None:
+        raise RuntimeError("expected [batch] dims, got [/]")
+
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        # A nested tensor raises on .shape: the inspector copes, the output is kept.
+        code = "nt = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]); print('kept')"
+        out = await run_code(pilot, app, code)
+        assert "kept" in out.splitlines() and "internal error" not in out
+        assert "nt" in table_rows(app)
+        out = await run_code(pilot, app, "1 + 1")
+        assert out == ">>> 1 + 1\n2"
+        # A statistics error whose message looks like markup is shown as it is.
+        monkeypatch.setattr(summary, "tensor_stats", failing_stats)
+        await run_code(pilot, app, "y = torch.ones(3)")
+        await pilot.press("escape", "down")
+        await wait_repl(pilot)
+        stats = text_of(app.query_one("#detail-stats", Static))
+        assert stats == "statistics  unavailable: expected [batch] dims, got [/]"
 
 
 async def test_narrow_enter_on_a_row_shows_the_detail(make_app: AppFactory) -> None:

@@ -62,6 +62,20 @@ def test_rows_for_tensors_parameters_arrays_and_modules() -> None:
     assert describe("relu", nn.ReLU()).grad == ""  # no parameters
 
 
+def test_a_tensor_that_refuses_shape_still_gets_a_row() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "nested tensors are in prototype stage"
+        nested = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])
+    with pytest.raises(RuntimeError):
+        describe("nt", nested)  # even .shape raises
+    rows = describe_namespace({"nt": nested, "t": torch.ones(2)}, ["nt", "t"])
+    assert [r.name for r in rows] == ["nt", "t"]
+    assert (rows[0].shape, rows[0].dtype, rows[0].device) == (None, "float32", "cpu")
+    assert memory_by_device(rows) == {"cpu": 8}
+
+
 def test_memory_totals_count_each_storage_once() -> None:
     a = torch.ones(1000)  # 4000 bytes
     model = nn.Linear(10, 10)  # 440 bytes of parameters

@@ -139,13 +139,19 @@ class ReplPane(Horizontal):
     def _run_code(self, source: str) -> None:
         try:
             result = self.session.run(source)
+        except BaseException as exc:  # a bug of ours must not wedge the queue
+            result = RunResult(source=source, error=f"dltui internal error: {exc!r}")
+        try:
             ns = self.session.namespace
             rows = describe_namespace(ns, self.session.user_names())
             totals = memory_by_device(rows)
             cuda = cuda_memory()
-        except BaseException as exc:  # a bug of ours must not wedge the queue
-            result = RunResult(source=source, error=f"dltui internal error: {exc!r}")
+        except Exception as exc:
+            # The inspector failing must not replace what the user's code printed.
             rows, totals, cuda = [], {}, None
+            note = f"(inspector not refreshed: dltui internal error: {exc!r})"
+            notes = [n for n in (result.truncated_note, note) if n]
+            result.truncated_note = "\n".join(notes)
         self.post_message(self.Ran(result, rows, totals, cuda))
 
     @on(Ran)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.widgets import Static
 
 from tui.core.summary import TensorStats, VarInfo, human_bytes
@@ -39,27 +40,27 @@ class TensorDetail(VerticalScroll):
             head.update("Select a row to see its details.")
             self.query_one("#detail-stats", Static).update("")
             return
-        bits = [f"[b]{info.name}[/b]  {info.kind}"]
+        bits = [f"[b]{escape(info.name)}[/b]  {info.kind}"]
         if info.shape is not None:
             bits.append(f"shape {info.shape_text}  dtype {info.dtype}  device {info.device}")
         else:
             bits.append(f"dtype {info.dtype}  device {info.device}")
         bits.append(f"numel {info.numel:,}  memory {human_bytes(info.nbytes)}  {info.grad}")
-        head.update("\n".join(bits))
+        head.update(bits[0] + "\n" + escape("\n".join(bits[1:])))
         self.query_one("#detail-stats", Static).update("computing statistics…")
 
     def show_stats(self, stats: TensorStats) -> None:
         if stats.name != self.current:
             return  # the user moved on before these arrived
         width = max((len(k) for k, _ in stats.lines), default=0)
-        text = "\n".join(f"{k.ljust(width)}  {v}" for k, v in stats.lines)
+        # Values are data, not markup: an error message such as "expected [N, C]" or one
+        # holding "[/]" would lose words or raise MarkupError.
+        text = escape("\n".join(f"{k.ljust(width)}  {v}" for k, v in stats.lines))
         if stats.submodules:
-            text += "\n\n[b]submodules[/b]\n" + "\n".join(
-                s.replace("[", r"\[") for s in stats.submodules[:50]
-            )
+            text += "\n\n[b]submodules[/b]\n" + escape("\n".join(stats.submodules[:50]))
         self.query_one("#detail-stats", Static).update(text)
         preview = self.query_one("#detail-preview", Static)
-        preview.update(stats.preview.replace("[", r"\[") if stats.preview else "")
+        preview.update(escape(stats.preview) if stats.preview else "")
         self._set_hist(stats.hist_edges, stats.hist_counts)
 
     def _set_hist(self, edges: list[float], counts: list[int]) -> None:

@@ -146,10 +146,29 @@ def describe_namespace(namespace: dict[str, Any], names: list[str]) -> list[VarI
     """Rows for ``names`` that are tensors, arrays or modules, in the given order."""
     rows = []
     for name in names:
-        info = describe(name, namespace.get(name))
+        obj = namespace.get(name)
+        try:
+            info = describe(name, obj)
+        except Exception:
+            # Some tensors refuse even .shape (a nested tensor raises): one odd variable
+            # must not take the whole table, or the run's result, down with it.
+            info = _opaque(name, obj)
         if info is not None:
             rows.append(info)
     return rows
+
+
+def _opaque(name: str, obj: Any) -> VarInfo | None:
+    """A row with what can be read without raising, for a tensor describe() fails on."""
+    import torch
+
+    if not isinstance(obj, torch.Tensor):
+        return None
+    try:
+        dtype, device = _dtype_name(obj.dtype), str(obj.device)
+    except Exception:
+        dtype, device = "?", "?"
+    return VarInfo(name, "tensor", None, dtype, device, "", 0, 0)
 
 
 def memory_by_device(rows: list[VarInfo]) -> dict[str, int]:
