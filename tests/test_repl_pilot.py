@@ -483,6 +483,21 @@ async def test_inspector_shows_modules_and_parameters(make_app: AppFactory) -> N
         model = app.session.namespace["model"]
         for line in (f"(0) {model[0]!r}  [16 params]", f"(1) {model[1]!r}  [0 params]"):
             assert line in stats
+        # t cycles through dtypes a module accepts (no int64: Module.to() refuses it).
+        lines = []
+        for _ in range(4):
+            await pilot.press("escape", "t")
+            lines.append(app.query_one(ReplInput).text)
+        assert lines == [
+            "model = model.to(torch.float16)",
+            "model = model.to(torch.bfloat16)",
+            "model = model.to(torch.float64)",
+            "model = model.to(torch.float16)",
+        ]
+        for line in lines[:3]:  # and each line runs
+            await pilot.press("ctrl+c")  # clears the input
+            assert "Error" not in await run_code(pilot, app, line)
+        assert next(app.session.namespace["model"].parameters()).dtype == torch.float64
 
 
 async def test_inspector_rows_are_drawn_at_their_final_width(make_app: AppFactory) -> None:

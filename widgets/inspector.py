@@ -173,7 +173,10 @@ class Inspector(Vertical):
         if info.kind == "ndarray":
             self._emit(info, "dtype", [f"{info.name} = {info.name}.astype(np.float32)"])
             return
-        choices = [d for d in [*FLOAT_DTYPES, "int64"] if d != info.dtype]
+        # nn.Module.to() takes floating and complex dtypes only: int64 would be a line
+        # that raises TypeError when run.
+        targets = FLOAT_DTYPES if info.kind == "module" else [*FLOAT_DTYPES, "int64"]
+        choices = [d for d in targets if d != info.dtype]
         self._emit(info, "dtype", [f"{info.name} = {info.name}.to(torch.{d})" for d in choices])
 
     def _emit(self, info: VarInfo, what: str, lines: list[str]) -> None:
