@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,6 +176,10 @@ async def test_print_traceback_and_explanation(make_app: AppFactory) -> None:
     async with app.run_test(size=NARROW) as pilot:
         out = await run_code(pilot, app, "print('hello', 6 * 7)")
         assert out == ">>> print('hello', 6 * 7)\nhello 42"
+        # User code runs in a worker thread, not on the UI thread (this one).
+        code = "import threading; threading.get_ident()"
+        out = await run_code(pilot, app, code)
+        assert app.session.namespace["_"] != threading.get_ident()
         out = await run_code(pilot, app, "torch.ones(2, 3) @ torch.ones(2, 3)")
         lines = out.splitlines()
         assert lines[1] == "Traceback (most recent call last):"
@@ -416,10 +421,22 @@ async def test_tab_completes_from_the_live_namespace(make_app: AppFactory) -> No
 # -- the inspector --
 
 
-async def test_inspector_detail_keys_and_focus(make_app: AppFactory) -> None:
+async def test_inspector_detail_keys_and_focus(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats_threads: list[int] = []
+    real_stats = summary.tensor_stats
+
+    def recording_stats(name: str, obj: object) -> summary.TensorStats:
+        stats_threads.append(threading.get_ident())
+        return real_stats(name, obj)
+
+    monkeypatch.setattr(summary, "tensor_stats", recording_stats)
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await run_code(pilot, app, "x = torch.arange(6).reshape(2, 3).T")
+        # Statistics are computed off the UI thread (this one), once per version.
+        assert len(stats_threads) == 1 and threading.get_ident() not in stats_threads
         inspector = app.query_one(Inspector)
         detail = app.query_one(TensorDetail)
         head = text_of(app.query_one("#detail-head", Static))
@@ -440,10 +457,14 @@ async def test_inspector_detail_keys_and_focus(make_app: AppFactory) -> None:
         )
         assert detail.query_one("#detail-hist").display
 
+        # Another run leaves x alone: its statistics come from the cache.
+        await run_code(pilot, app, "unrelated = 1")
+        assert len(stats_threads) == 1
         # Statistics follow in-place changes (the cache is keyed on the version).
         await run_code(pilot, app, "x += 10")
         stats = text_of(app.query_one("#detail-stats", Static))
         assert dict(line.split(None, 1) for line in stats.splitlines())["max"] == "15"
+        assert len(stats_threads) == 2
 
         # Escape in the input focuses the table; d / t write ready lines into the input.
         await pilot.press("escape")

@@ -219,3 +219,6 @@ def test_cache_reuses_stats_until_the_tensor_changes(monkeypatch: pytest.MonkeyP
     assert cache.get("model", model) is None
     cache.forget({"model"})
     assert cache.get("t", t) is None
+    # Tensors without a plain storage have no key (data_ptr raises): never cached.
+    assert StatsCache.key(torch.eye(2).to_sparse()) is None
+    assert StatsCache.key(torch.eye(2).to_sparse_csr()) is None

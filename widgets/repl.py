@@ -71,6 +71,9 @@ class ReplPane(Horizontal):
         self.running = False
         self.stats_cache = StatsCache()
         self._stats_wanted: str | None = None
+        # (name, cache key) being computed: a run highlights its row twice (the table is
+        # refilled, then the cursor restored), and each request started a full pass.
+        self._stats_in_flight: tuple[str, object] | None = None
         self.runs_completed = 0
 
     def compose(self) -> ComposeResult:
@@ -233,6 +236,10 @@ class ReplPane(Horizontal):
         if cached is not None:
             self.query_one(Inspector).show_stats(cached)
             return
+        in_flight = (event.name, StatsCache.key(obj))
+        if in_flight == self._stats_in_flight:
+            return  # the same numbers are on their way
+        self._stats_in_flight = in_flight
         self._stats_wanted = event.name
         self._compute_stats(event.name)
 
@@ -254,6 +261,8 @@ class ReplPane(Horizontal):
 
     @on(StatsReady)
     def _stats_ready(self, event: StatsReady) -> None:
+        if self._stats_in_flight is not None and self._stats_in_flight[0] == event.stats.name:
+            self._stats_in_flight = None
         self.query_one(Inspector).show_stats(event.stats)
 
     # -- objects handed over by other panes --

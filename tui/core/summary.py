@@ -326,10 +326,14 @@ class StatsCache:
         """Identity plus in-place version: ``x += 1`` or ``x[0] = 5`` moves ``_version``."""
         import torch
 
-        if isinstance(obj, torch.Tensor):
-            return (id(obj), obj._version, obj.data_ptr() if obj.device.type != "meta" else 0)
-        if isinstance(obj, torch.nn.Module):
-            return (id(obj), tuple(p._version for p in obj.parameters()))
+        try:
+            if isinstance(obj, torch.Tensor):
+                pointer = obj.data_ptr() if obj.device.type != "meta" else 0
+                return (id(obj), obj._version, pointer)
+            if isinstance(obj, torch.nn.Module):
+                return (id(obj), tuple(p._version for p in obj.parameters()))
+        except Exception:
+            return None  # a tensor without a plain storage (nested, some sparse): not cached
         # NumPy arrays have no version counter: never cached.
         return None
 
