@@ -486,7 +486,7 @@ async def test_inspector_detail_keys_and_focus(
 
 async def test_inspector_shows_modules_and_parameters(make_app: AppFactory) -> None:
     app = make_app()
-    async with app.run_test(size=WIDE) as pilot:
+    async with app.run_test(size=NARROW) as pilot:
         code = "model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))"
         await run_code(pilot, app, code)
         await run_code(pilot, app, "w = model[0].weight")
