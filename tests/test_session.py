@@ -54,6 +54,14 @@ def test_bad_device_falls_back_to_cpu() -> None:
     assert s.namespace["device"] == torch.device("cpu")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_cuda_falls_back_to_cpu_with_a_reason() -> None:
+    s = Session("cuda")
+    info = s.load()
+    assert info.device == "cpu"
+    assert info.device_error is not None and "CUDA is not available" in info.device_error
+
+
 @pytest.mark.parametrize(
     "source",
     [

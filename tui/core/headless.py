@@ -25,6 +25,7 @@ import torch
 
 from tui import __version__
 from tui.core.data import DataBundle, DataError, check_compatible, load_data
+from tui.core.devices import default_device, device_problem
 from tui.core.runs import RunDir
 from tui.core.trainer import TrainConfig, Trainer, TrainProgress
 
@@ -39,32 +40,10 @@ class _BadInput(Exception):
     """Input rejected before anything was written (exit code 2)."""
 
 
-def default_device() -> str:
-    """cuda if available, else mps, else cpu (the same choice as the TUI)."""
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def _check_device(device: str) -> str:
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise _BadInput(f"--device {device}: not a device name (cpu, cuda, cuda:1, mps)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise _BadInput(f"--device {device}: CUDA is not available on this machine")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise _BadInput(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-            )
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise _BadInput(f"--device {device}: MPS is not available on this machine")
+    problem = device_problem(device)
+    if problem is not None:
+        raise _BadInput(f"--device {problem}")
     return device
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from tui import __version__
 from tui.core.data import DataError, check_compatible, load_data
+from tui.core.devices import device_problem
 from tui.core.runs import RunDir
 from tui.core.trainer import TrainConfig, Trainer
 
@@ -56,12 +57,9 @@ def prepare_run(
         config.validate()
     except ValueError as exc:
         raise LaunchError(str(exc)) from None
-    try:
-        torch.device(config.device)
-    except RuntimeError as exc:
-        raise LaunchError(f"device {config.device!r}: {exc}") from None
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise LaunchError(f"device {config.device!r}: CUDA is not available here; use cpu")
+    problem = device_problem(config.device)
+    if problem is not None:
+        raise LaunchError(f"device {problem}")
     try:
         bundle = load_data(data_source, namespace)
     except DataError as exc:

@@ -64,18 +64,19 @@ def is_complete(source: str) -> bool:
 
 
 def default_device_name(requested: str | None) -> str:
-    """The device to bind as ``device``: the requested one, else cuda, mps, cpu."""
-    import torch
+    """The device to bind as ``device``: the requested one, else cuda, mps, cpu.
+
+    Raises:
+        RuntimeError: the requested device does not exist here (message in plain words).
+    """
+    from tui.core.devices import default_device, device_problem
 
     if requested:
-        torch.device(requested)  # raises RuntimeError on a malformed name
+        problem = device_problem(requested)
+        if problem is not None:
+            raise RuntimeError(problem)
         return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return default_device()
 
 
 @dataclass
