@@ -231,3 +231,12 @@ def test_reset_forgets_user_names_and_keeps_preloaded(session: Session) -> None:
 
     assert session.namespace["nn"] is nn
     assert session.user_names() == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_default_device_is_cuda_when_there_is_one() -> None:
+    s = Session()
+    info = s.load()
+    assert info.device == "cuda" and info.cuda_available
+    result = s.run("x = torch.ones(3, device=device)\nx.device.type")
+    assert result.value_repr == "'cuda'"

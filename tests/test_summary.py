@@ -225,3 +225,21 @@ def test_cache_reuses_stats_until_the_tensor_changes(monkeypatch: pytest.MonkeyP
         warnings.simplefilter("ignore")  # "Sparse CSR tensor support is in beta state"
         csr = torch.eye(2).to_sparse_csr()
     assert StatsCache.key(csr) is None
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_cuda_rows_totals_stats_and_memory() -> None:
+    t = torch.arange(6.0, device="cuda").reshape(2, 3)
+    ns = {"t": t, "view": t.T, "host": t.cpu()}
+    rows = {r.name: r for r in describe_namespace(ns, list(ns))}
+    assert rows["t"].device == str(t.device)
+    assert memory_by_device(list(rows.values())) == {str(t.device): 24, "cpu": 24}
+    stats = tensor_stats("t", t)
+    lines = dict(stats.lines)
+    assert (lines["min"], lines["max"], lines["zeros"]) == ("0", "5", "1")
+    assert stats.preview == tensor_stats("host", ns["host"]).preview
+    memory = summary.cuda_memory()
+    assert memory is not None and memory["allocated"] >= 24
