@@ -201,3 +201,18 @@ async def run_code(pilot: Pilot, app: DltuiApp, code: str) -> str:
     # The plain copy is bounded: once full, counting from `before` would be wrong.
     assert len(output.plain) < (output.plain.maxlen or 0), "transcript copy full"
     return "\n".join(list(output.plain)[before:])
+
+
+@pytest.fixture
+def fixed_torch_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Show torch's version as "2.x": snapshots must not depend on the installed build."""
+    from tui.core.session import Session
+
+    real_load = Session.load
+
+    def load_with_a_fixed_version(self: Session):  # type: ignore[no-untyped-def]
+        info = real_load(self)
+        info.torch_version = "2.x"
+        return info
+
+    monkeypatch.setattr(Session, "load", load_with_a_fixed_version)

@@ -23,7 +23,9 @@ SnapCompare = Callable[..., bool]
 
 
 @pytest.fixture
-def app(tmp_path: Path, data_dir: Path, no_cursor_blink: None) -> DltuiApp:
+def app(
+    tmp_path: Path, data_dir: Path, no_cursor_blink: None, fixed_torch_version: None
+) -> DltuiApp:
     return DltuiApp(device="cpu", workspace=tmp_path, history=History(tmp_path / "h.jsonl"))
 
 

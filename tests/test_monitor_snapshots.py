@@ -47,7 +47,7 @@ async def empty_monitor(pilot: Pilot) -> None:
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_monitor_before_any_run(
-    snap_compare, no_cursor_blink, tmp_path: Path, size: tuple[int, int]
+    snap_compare, no_cursor_blink, fixed_torch_version, tmp_path: Path, size: tuple[int, int]
 ) -> None:
     assert snap_compare(make(tmp_path), terminal_size=size, run_before=empty_monitor)
 
@@ -56,6 +56,7 @@ def test_monitor_before_any_run(
 def test_monitor_refuses_a_model_with_nothing_to_train(
     snap_compare,
     no_cursor_blink,
+    fixed_torch_version,
     tmp_path: Path,
     size: tuple[int, int],
 ) -> None:

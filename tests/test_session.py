@@ -240,3 +240,22 @@ def test_default_device_is_cuda_when_there_is_one() -> None:
     assert info.device == "cuda" and info.cuda_available
     result = s.run("x = torch.ones(3, device=device)\nx.device.type")
     assert result.value_repr == "'cuda'"
+
+
+def test_input_and_interactive_help_explain_instead_of_blocking(session: Session) -> None:
+    # Both would read the terminal the UI owns and block the worker forever.
+    result = session.run('name = input("name? ")')
+    assert result.error is not None and "input() cannot read" in result.error
+    assert "session.py" not in result.error  # dltui's own frame is kept out
+    result = session.run("help()")
+    assert result.error is not None and "help(torch.matmul)" in result.error
+    result = session.run("help(len)")
+    assert result.error is None and "Return the number of items" in result.output
+
+
+def test_a_summarised_tensor_gets_a_note(session: Session) -> None:
+    big = session.run("torch.arange(10**7)")
+    assert big.value_repr == repr(torch.arange(10**7))
+    assert big.truncated_note is not None and "10,000,000 elements" in big.truncated_note
+    small = session.run("torch.arange(10)")
+    assert small.truncated_note is None

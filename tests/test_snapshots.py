@@ -18,7 +18,6 @@ from textual.pilot import Pilot
 
 from tui.app import DltuiApp
 from tui.core.history import History
-from tui.core.session import Session
 from widgets.help_screen import HelpScreen
 from widgets.repl import ReplPane
 
@@ -36,16 +35,8 @@ INPUTS = [
 
 @pytest.fixture
 def app(
-    tmp_path: Path, data_dir: Path, no_cursor_blink: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, data_dir: Path, no_cursor_blink: None, fixed_torch_version: None
 ) -> DltuiApp:
-    real_load = Session.load
-
-    def load_with_a_fixed_version(self: Session):  # type: ignore[no-untyped-def]
-        info = real_load(self)
-        info.torch_version = "2.x"
-        return info
-
-    monkeypatch.setattr(Session, "load", load_with_a_fixed_version)
     return DltuiApp(device="cpu", history=History(tmp_path / "h.jsonl"))
 
 

@@ -79,5 +79,10 @@ class TensorDetail(VerticalScroll):
         plt.clear_figure()
         centers = [(edges[i] + edges[i + 1]) / 2 for i in range(len(counts))]
         plt.bar(centers, counts, width=0.9)
+        # Ticks at the range's ends and middle, short labels: plotext's own choice
+        # depends on the width at draw time and prints 16-digit floats.
+        lo, hi = edges[0], edges[-1]
+        ticks = [lo, (lo + hi) / 2, hi]
+        plt.xticks(ticks, [f"{t:.3g}" for t in ticks])
         plt.title("histogram")
         self._plot.refresh()

@@ -14,6 +14,7 @@ import ast
 import codeop
 import ctypes
 import linecache
+import os
 import threading
 import time
 import traceback
@@ -165,7 +166,7 @@ class Session:
         self.namespace.update(
             {
                 "__name__": "__main__",
-                "__builtins__": __builtins__,
+                "__builtins__": _repl_builtins(),
                 "torch": torch,
                 "nn": nn,
                 "F": F,
@@ -204,6 +205,7 @@ class Session:
     def run(self, source: str) -> RunResult:
         """Execute ``source`` in the namespace; call from a worker thread."""
         result = RunResult(source=source)
+        summary_note: str | None = None
         started = time.perf_counter()
         self._counter += 1
         filename = REPL_FILENAME.format(n=self._counter)
@@ -229,6 +231,7 @@ class Session:
                 if value is not None:
                     self.namespace["_"] = value
                     result.value_repr = _bounded_repr(value, OUTPUT_LIMIT)
+                    summary_note = _summarised_note(value)
             except KeyboardInterrupt:
                 result.interrupted = True
                 result.error = "KeyboardInterrupt"
@@ -248,7 +251,8 @@ class Session:
             result.interrupted = True
             result.error = result.error or "KeyboardInterrupt"
         result.output = buffer.text()
-        result.truncated_note = buffer.note()
+        notes = [n for n in (buffer.note(), summary_note) if n]
+        result.truncated_note = "\n".join(notes) if notes else None
         result.elapsed = time.perf_counter() - started
         return result
 
@@ -262,6 +266,51 @@ class Session:
         if last_expr is not None:
             return eval(compile(last_expr, filename, "eval"), self.namespace)
         return None
+
+
+def _no_input(prompt: object = "") -> str:
+    # The terminal belongs to the UI: a read from stdin would block this worker forever.
+    raise RuntimeError(
+        "input() cannot read from the dltui REPL (the terminal belongs to the UI): "
+        "assign the value in code instead, e.g. name = 'value'"
+    )
+
+
+def _repl_builtins() -> dict[str, Any]:
+    """The builtins user code sees: Python's own, with ``input`` that explains itself."""
+    import builtins
+
+    names = dict(vars(builtins))
+    names["input"] = _no_input
+    names["help"] = _help
+    return names
+
+
+def _help(*args: Any, **kwargs: Any) -> None:
+    """help(obj) prints the documentation; interactive help() would read the terminal."""
+    if not args and not kwargs:
+        raise RuntimeError(
+            "interactive help() cannot read from the dltui REPL: ask about one thing, "
+            "e.g. help(torch.matmul) or help(nn.Linear)"
+        )
+    import pydoc
+
+    pydoc.help(*args, **kwargs)
+
+
+def _summarised_note(value: Any) -> str | None:
+    """A note when torch printed a big tensor in summary (``...``) form."""
+    import torch
+
+    if not isinstance(value, torch.Tensor) or value.is_meta or value.is_sparse:
+        return None
+    threshold = torch._tensor_str.PRINT_OPTS.threshold
+    if value.numel() <= threshold:
+        return None
+    return (
+        f"… tensor shown summarised: {value.numel():,} elements, above torch's print "
+        f"threshold of {threshold:,} (torch.set_printoptions(threshold=...) shows more)"
+    )
 
 
 def _bounded_repr(value: Any, limit: int) -> str:
@@ -287,7 +336,14 @@ def _user_traceback(exc: BaseException) -> str:
     while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<repl-"):
         tb = tb.tb_next
     te = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    # dltui's own helpers (input, help) raise on the user's behalf: keep their frames out.
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    )
     return "".join(te.format()).rstrip()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def capture_to_string(func: Callable[[], Any]) -> str:
