@@ -19,21 +19,21 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui import __version__
 from tui.core.history import History
 from tui.core.session import Session, SessionInfo
-from widgets.help_screen import HelpScreen
 
 if TYPE_CHECKING:
     from tui.core.layers import LayerStack
+    from widgets.stack_builder import StackBuilder
+    from widgets.train_monitor import MonitorPane
 from widgets.repl import ReplPane
 from widgets.repl_input import ReplInput
-from widgets.stack_builder import StackBuilder
 from widgets.status_line import StatusLine
-from widgets.train_monitor import MonitorPane
 
 PANES: list[tuple[str, str, str]] = [
     # (content id, tab label, key)
@@ -124,25 +124,50 @@ class DltuiApp(App[int]):
         self.history = history if history is not None else History()
         self.engine_ready = False
         self._quit_armed = False
+        self._panes_mounted = False
 
     def compose(self) -> ComposeResult:
         yield Static(self._tabs_text("repl"), id="pane-tabs")
         with ContentSwitcher(initial="repl", id="panes"):
+            # The builder and monitor are mounted after the first frame (_mount_panes):
+            # styling their widgets would delay it by a third.
             yield ReplPane(self.session, self.history, id="repl")
-            yield StackBuilder(self.workspace, id="builder")
-            yield MonitorPane(self.workspace, id="monitor")
         yield StatusLine(id="status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title = f"dltui {__version__}"
         if self.watch_dir:
-            self.action_show_pane("monitor")
+            self.call_after_refresh(self.action_show_pane, "monitor")
         # Start importing torch only once the first frame is painted: the import holds the
         # GIL most of the time, and started earlier it slows the first frame down.
-        self.call_after_refresh(self._load_engine)
+        self.call_after_refresh(self._after_first_frame)
         if os.environ.get("DLTUI_FIRST_FRAME_FILE"):
             self.call_after_refresh(self._report_first_frame)
+
+    async def _after_first_frame(self) -> None:
+        pending = self._mount_panes()
+        if pending is not None:
+            await pending
+        self._load_engine()
+
+    def _mount_panes(self) -> AwaitMount | None:
+        """Mount the builder and monitor (once); called after the first frame or on F3/F4.
+
+        Returns the mount to await, or None when they were mounted already.
+        """
+        if self._panes_mounted:
+            return None
+        self._panes_mounted = True
+        # Imported here, not at the top: the first frame does not need them.
+        from widgets.stack_builder import StackBuilder
+        from widgets.train_monitor import MonitorPane
+
+        builder = StackBuilder(self.workspace, id="builder")
+        monitor = MonitorPane(self.workspace, id="monitor")
+        # ContentSwitcher hides only the children it had when mounted.
+        builder.display = monitor.display = False
+        return self.query_one(ContentSwitcher).mount(builder, monitor)
 
     def _report_first_frame(self) -> None:
         # For bench/startup.py: the wall-clock time of the first painted frame.
@@ -179,8 +204,8 @@ class DltuiApp(App[int]):
     @on(EngineReady)
     def _engine_ready(self, event: EngineReady) -> None:
         self.engine_ready = True
-        self.query_one(StackBuilder).engine_ready()
-        monitor = self.query_one(MonitorPane)
+        self.builder_pane.engine_ready()
+        monitor = self.monitor_pane
         monitor.engine_ready()
         if self.watch_dir:
             monitor.watch_run(Path(self.watch_dir))
@@ -206,16 +231,29 @@ class DltuiApp(App[int]):
             parts.append(f"[reverse b]{text}[/]" if pane_id == active else text)
         return "".join(parts)
 
-    def action_show_pane(self, pane_id: str) -> None:
+    async def action_show_pane(self, pane_id: str) -> None:
+        pending = self._mount_panes()
+        if pending is not None:
+            await pending
         switcher = self.query_one(ContentSwitcher)
         switcher.current = pane_id
         self.query_one("#pane-tabs", Static).update(self._tabs_text(pane_id))
         if pane_id == "repl":
             self.query_one(ReplInput).focus()
         elif pane_id == "builder":
-            self.query_one(StackBuilder).focus_table()
+            self.builder_pane.focus_table()
         elif pane_id == "monitor":
-            self.query_one(MonitorPane).focus_default()
+            self.monitor_pane.focus_default()
+
+    @property
+    def builder_pane(self) -> StackBuilder:
+        """The builder pane (mounted after the first frame)."""
+        return self.query_one("#builder")  # type: ignore[return-value]
+
+    @property
+    def monitor_pane(self) -> MonitorPane:
+        """The monitor pane (mounted after the first frame)."""
+        return self.query_one("#monitor")  # type: ignore[return-value]
 
     @property
     def current_pane(self) -> str:
@@ -230,6 +268,8 @@ class DltuiApp(App[int]):
             repl.clear_input()
 
     def action_help(self) -> None:
+        from widgets.help_screen import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         rows: list[tuple[str, str, str]] = []
@@ -260,7 +300,9 @@ class DltuiApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(
-            "REPL pane", "Switch to the tensor REPL (F2)", lambda: self.action_show_pane("repl")
+            "REPL pane",
+            "Switch to the tensor REPL (F2)",
+            lambda: self.call_later(self.action_show_pane, "repl"),
         )
         yield SystemCommand(
             "Clear REPL output", "Empty the REPL transcript (ctrl+l)", self.action_clear_output
@@ -278,7 +320,7 @@ class DltuiApp(App[int]):
         yield SystemCommand(
             "Builder pane",
             "Switch to the layer-stack builder (F3)",
-            lambda: self.action_show_pane("builder"),
+            lambda: self.call_later(self.action_show_pane, "builder"),
         )
         yield SystemCommand(
             "Builder: pull nn.Sequential from the REPL",
@@ -288,42 +330,42 @@ class DltuiApp(App[int]):
         yield SystemCommand(
             "Builder: send to REPL as model",
             "Build the stack and bind it as `model` in the REPL (m)",
-            lambda: self.query_one(StackBuilder).action_to_repl(),
+            lambda: self.builder_pane.action_to_repl(),
         )
         yield SystemCommand(
             "Builder: export code",
             "Show and save PyTorch code that rebuilds the stack (E)",
-            lambda: self.query_one(StackBuilder).action_export(),
+            lambda: self.builder_pane.action_export(),
         )
         yield SystemCommand(
             "Builder: save spec",
             "Save the stack as a JSON spec (s)",
-            lambda: self.query_one(StackBuilder).action_save(),
+            lambda: self.builder_pane.action_save(),
         )
         yield SystemCommand(
             "Builder: open spec",
             "Load a JSON stack spec (o)",
-            lambda: self.query_one(StackBuilder).action_load(),
+            lambda: self.builder_pane.action_load(),
         )
         yield SystemCommand(
             "Builder: preset",
             "Start from a preset stack (p)",
-            lambda: self.query_one(StackBuilder).action_preset(),
+            lambda: self.builder_pane.action_preset(),
         )
         yield SystemCommand(
             "Monitor pane",
             "Switch to the training monitor (F4)",
-            lambda: self.action_show_pane("monitor"),
+            lambda: self.call_later(self.action_show_pane, "monitor"),
         )
         yield SystemCommand(
             "Monitor: start a run",
             "Train with the monitor form's settings (s)",
-            lambda: self.query_one(MonitorPane).action_start(),
+            lambda: self.monitor_pane.action_start(),
         )
         yield SystemCommand(
             "Monitor: stop the run",
             "Stop after the current step (x)",
-            lambda: self.query_one(MonitorPane).action_stop(),
+            lambda: self.monitor_pane.action_stop(),
         )
         yield SystemCommand("Show keys", "Every binding of the focused pane (F1)", self.action_help)
 
@@ -338,23 +380,21 @@ class DltuiApp(App[int]):
     # -- monitor --
     def builder_stack(self) -> LayerStack | None:
         """A copy of the builder's stack, for the monitor (called from its worker)."""
-        stack = self.query_one(StackBuilder).stack
+        stack = self.builder_pane.stack
         return stack.copy() if stack is not None else None
 
-    @on(MonitorPane.ProgressSummary)
-    def _train_progress(self, event: MonitorPane.ProgressSummary) -> None:
+    def on_monitor_pane_progress_summary(self, event: MonitorPane.ProgressSummary) -> None:
         self.query_one(StatusLine).extra = event.text
 
-    @on(MonitorPane.RunEnded)
-    def _run_ended(self, event: MonitorPane.RunEnded) -> None:
-        trainer = self.query_one(MonitorPane).trainer
+    def on_monitor_pane_run_ended(self, event: MonitorPane.RunEnded) -> None:
+        trainer = self.monitor_pane.trainer
         if trainer is None or event.state == "failed":
             return
         self.session.namespace["model"] = trainer.model
         self.query_one(ReplPane).announce(f"monitor → model: the trained model ({event.state} run)")
 
     async def action_quit(self) -> None:
-        monitor = self.query_one(MonitorPane)
+        monitor = self.monitor_pane
         if monitor.training and not self._quit_armed:
             self._quit_armed = True
             self.set_timer(4, self._disarm_quit)
@@ -369,8 +409,7 @@ class DltuiApp(App[int]):
         self._quit_armed = False
 
     # -- builder <-> REPL --
-    @on(StackBuilder.SendToRepl)
-    def _send_to_repl(self, event: StackBuilder.SendToRepl) -> None:
+    def on_stack_builder_send_to_repl(self, event: StackBuilder.SendToRepl) -> None:
         if self.query_one(ReplPane).running:
             self.notify("REPL code is running: try again when it has finished.", severity="warning")
             return
@@ -424,7 +463,7 @@ class DltuiApp(App[int]):
                 return f"{text.strip()} is a {type(obj).__name__}, not an nn.Sequential"
             return None
 
-        builder = self.query_one(StackBuilder)
+        builder = self.builder_pane
         shape = builder.stack.input_shape if builder.stack else (1, 28, 28)
 
         def done(text: str | None) -> None:
@@ -453,9 +492,9 @@ class DltuiApp(App[int]):
         self.call_from_thread(self._pulled, name, stack)
 
     def _pulled(self, name: str, stack: LayerStack) -> None:
-        builder = self.query_one(StackBuilder)
+        builder = self.builder_pane
         builder.set_stack(stack)
-        self.action_show_pane("builder")
+        self.call_later(self.action_show_pane, "builder")
         self.notify(
             f"Pulled {name} into the builder ({len(stack.layers)} layers); i sets the input shape"
         )
