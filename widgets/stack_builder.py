@@ -10,8 +10,6 @@ until the app says the engine is ready.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -557,6 +555,7 @@ class StackBuilder(Vertical, can_focus=False):
     def action_export(self) -> None:
         if not self._require_ready():
             return
+        from tui.core.atomic import write_text_atomic
         from tui.core.layers import SpecError, export_code
         from widgets.dialogs import CodeDialog
 
@@ -568,7 +567,7 @@ class StackBuilder(Vertical, can_focus=False):
             return
         path = self.workspace / "model.py"
         try:
-            write_atomic(path, code)
+            write_text_atomic(path, code)
             note = f"saved to {path}"
         except OSError as exc:
             note = f"not saved: {exc}"
@@ -671,16 +670,3 @@ def _catalogue() -> dict[str, Any]:
     from tui.core.catalogue import CATALOGUE
 
     return CATALOGUE
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

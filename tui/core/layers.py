@@ -40,7 +40,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -51,6 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tui.core.atomic import write_text_atomic
 from tui.core.catalogue import (
     AUTO,
     CATALOGUE,
@@ -242,17 +242,7 @@ def load_spec_file(path: str | os.PathLike[str]) -> LayerStack:
 
 def save_spec_file(stack: LayerStack, path: str | os.PathLike[str]) -> None:
     """Write a spec file atomically: a reader sees the old file or the new, never half."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(spec_to_json(stack))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, spec_to_json(stack))
 
 
 # --- shape propagation ---------------------------------------------------------------

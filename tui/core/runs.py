@@ -21,13 +21,11 @@ monitor can list runs before torch has loaded; only the checkpoint functions imp
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -36,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui.core.atomic import atomic_path, write_bytes_atomic
 from tui.core.series import MetricPoint
 
 if TYPE_CHECKING:
@@ -67,22 +66,6 @@ def checkpoint_name(kind: str) -> str:
     return f"checkpoint-{kind}.pt"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: str | Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
 def _json_safe(value: Any) -> Any:
     """NaN and Inf as null: JSON has no such numbers and strict readers (jq) reject them."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -96,7 +79,7 @@ def _json_safe(value: Any) -> Any:
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
     text = json.dumps(_json_safe(obj), indent=2, allow_nan=False, default=str) + "\n"
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
@@ -176,7 +159,7 @@ class RunDir:
 
     def write_model_code(self, code: str) -> None:
         """Write ``model.py`` (atomic)."""
-        _atomic_write_bytes(self.path / MODEL_CODE, code.encode("utf-8"))
+        write_bytes_atomic(self.path / MODEL_CODE, code.encode("utf-8"))
 
     def write_status(self, state: str, error: str | None = None, **extra: Any) -> None:
         """Write ``status.json`` (atomic): the state, the error if any, and ``extra`` fields
@@ -254,14 +237,8 @@ class RunDir:
             "epoch": int(epoch),
         }
         payload.update(extra)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            _remove_quietly(tmp)
-            raise
         return path
 
 
