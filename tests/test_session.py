@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codeop
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -209,10 +208,7 @@ def test_interrupt_stops_running_code_and_keeps_the_namespace(session: Session) 
     results: list[RunResult] = []
     worker = threading.Thread(target=lambda: results.append(session.run("while True: pass")))
     worker.start()
-    deadline = time.monotonic() + 30
-    while not session.running:
-        assert time.monotonic() < deadline, "the code never started"
-        time.sleep(0.005)
+    assert session.wait_until_running(timeout=30), "the code never started"
     assert session.interrupt()
     worker.join(30)
     assert not worker.is_alive()

@@ -379,7 +379,7 @@ class DltuiApp(App[int]):
 
     # -- monitor --
     def builder_stack(self) -> LayerStack | None:
-        """A copy of the builder's stack, for the monitor (called from its worker)."""
+        """A copy of the builder's stack, for the monitor (call on the UI thread)."""
         stack = self.builder_pane.stack
         return stack.copy() if stack is not None else None
 

@@ -281,7 +281,9 @@ class MonitorPane(Vertical):
             return
         self._starting = True
         self._message("preparing: loading data and checking the model against it…")
-        self._prepare(form, config_kwargs)
+        # The builder's stack is read here, on the UI thread, not from the worker.
+        builder = self.app.builder_stack()  # type: ignore[attr-defined]
+        self._prepare(form, config_kwargs, builder)
 
     def _config_from_form(self, form: dict[str, str]) -> dict[str, Any]:
         def number(name: str, kind: type) -> Any:
@@ -303,25 +305,15 @@ class MonitorPane(Vertical):
         }
 
     @work(thread=True, exit_on_error=False, group="train-prepare")
-    def _prepare(self, form: dict[str, str], kw: dict[str, Any]) -> None:
-        from tui.core.data import DataError, load_data
+    def _prepare(self, form: dict[str, str], kw: dict[str, Any], builder: Any) -> None:
         from tui.core.launch import LaunchError, prepare_run
         from tui.core.trainer import TrainConfig
 
-        app: Any = self.app
-        session = app.session
-        builder = app.builder_stack()
+        session: Any = self.app.session  # type: ignore[attr-defined]
         device = kw["device"] or (session.info.device if session.info else "cpu")
         try:
-            loss = kw["loss"]
-            if loss == "auto":
-                try:
-                    task = load_data(form["data"], session.namespace).task
-                except DataError as exc:
-                    raise LaunchError(f"data: {exc}") from None
-                loss = "cross_entropy" if task == "classification" else "mse"
             config = TrainConfig(
-                loss=loss,
+                loss=kw["loss"],
                 optimizer=kw["optimizer"],
                 lr=kw["lr"],
                 batch_size=kw["batch_size"],

@@ -50,9 +50,18 @@ def prepare_run(
 ) -> PreparedRun:
     """Check model, data and config together; create the run directory; return a Trainer.
 
+    ``config.loss`` may be ``"auto"``: cross-entropy for classification data, else MSE.
     Exactly one of ``stack`` (a builder LayerStack: a fresh model is built from it) and
     ``model`` (a REPL module: trained in place, as a user expects of their variable).
     """
+    try:
+        bundle = load_data(data_source, namespace)
+    except DataError as exc:
+        raise LaunchError(f"data: {exc}") from None
+    if config.loss == "auto":
+        # The usual loss for the task, read off the data loaded once here.
+        loss = "cross_entropy" if bundle.task == "classification" else "mse"
+        config = copy_config(config, loss=loss)
     try:
         config.validate()
     except ValueError as exc:
@@ -60,10 +69,6 @@ def prepare_run(
     problem = device_problem(config.device)
     if problem is not None:
         raise LaunchError(f"device {problem}")
-    try:
-        bundle = load_data(data_source, namespace)
-    except DataError as exc:
-        raise LaunchError(f"data: {exc}") from None
     torch.manual_seed(config.seed)
     code = None
     if stack is not None:

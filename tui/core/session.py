@@ -118,6 +118,8 @@ class Session:
         self.info: SessionInfo | None = None
         self._counter = 0
         self._lock = threading.Lock()
+        # Notified whenever code starts or stops running (see wait_until_running/idle).
+        self._changed = threading.Condition(self._lock)
         self._running_thread: int | None = None
         self._explain: Callable[[BaseException], str | None] | None = None
 
@@ -187,6 +189,16 @@ class Session:
             if not k.startswith("__") and k not in PRELOADED and k != "device"
         ]
 
+    def wait_until_running(self, timeout: float | None = None) -> bool:
+        """Block until some code runs (from another thread); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._running_thread is not None, timeout)
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Block until no code runs; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._running_thread is None, timeout)
+
     def interrupt(self) -> bool:
         """Raise KeyboardInterrupt in the running code; False when nothing runs.
 
@@ -223,11 +235,13 @@ class Session:
             try:
                 with self._lock:
                     self._running_thread = threading.get_ident()
+                    self._changed.notify_all()
                 try:
                     value = self._exec(source, filename)
                 finally:
                     with self._lock:
                         self._running_thread = None
+                        self._changed.notify_all()
                 if value is not None:
                     self.namespace["_"] = value
                     result.value_repr = _bounded_repr(value, OUTPUT_LIMIT)
