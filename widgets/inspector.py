@@ -125,7 +125,9 @@ class Inspector(Vertical):
             table.move_cursor(row=table.get_row_index(previous))
         summary = "  ".join(f"{dev}: {human_bytes(n)}" for dev, n in sorted(totals.items()))
         self.query_one("#mem-totals", Static).update(
-            f"{len(rows)} variables   {summary}" if rows else "no tensors yet"
+            f"{len(rows)} variable{'s' if len(rows) != 1 else ''}   {summary}"
+            if rows
+            else "no tensors yet"
         )
         self._show_selected()
 

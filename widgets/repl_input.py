@@ -119,6 +119,8 @@ class ReplInput(TextArea):
             # Highlighting is switched on after the first frame: loading the tree-sitter
             # grammar costs ~0.25 s that the first frame should not wait for.
             language=None,
+            # The empty box must say what it is for: a new user's first question.
+            placeholder="type Python here, e.g. x = torch.randn(3, 4), then Enter",
             soft_wrap=True,
             show_line_numbers=False,
             tab_behavior="indent",

@@ -38,7 +38,7 @@ FIELDS = [
     ("lr", "lr", "0.001", "learning rate"),
     ("batch_size", "batch", "64", "batch size"),
     ("epochs", "epochs", "20", "epochs"),
-    ("device", "device", "", "cpu, cuda, cuda:1, mps (empty: the REPL's device)"),
+    ("device", "device", "", "REPL's device"),
 ]
 
 
@@ -245,7 +245,9 @@ class MonitorPane(Vertical):
         self.plot = LossPlot(id="loss-plot")
         self.query_one("#monitor-right").mount(self.plot)
         self.query_one("#plot-slot").remove()
-        self.query_one("#train-progress", Static).update("no run yet: set the form, then press s")
+        self.query_one("#train-progress", Static).update(
+            "no run yet: e edits the settings on the left, s starts a run"
+        )
         self.action_refresh_runs()
         self._redraw()
 
