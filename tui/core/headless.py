@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -23,10 +22,9 @@ from typing import Any, TextIO
 
 import torch
 
-from tui import __version__
 from tui.core.data import DataBundle, DataError, check_compatible, load_data
 from tui.core.devices import default_device, device_problem
-from tui.core.runs import RunDir
+from tui.core.runs import RunDir, environment_versions
 from tui.core.trainer import TrainConfig, Trainer, TrainProgress
 
 __all__ = ["build_train_config", "run_train_command"]
@@ -142,12 +140,7 @@ def _run_config(args: argparse.Namespace, stack: Any, bundle: DataBundle, cfg: T
         "task": bundle.task,
         "num_classes": bundle.num_classes,
         "train": cfg.to_dict(),
-        "versions": {
-            "dltui": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "cuda": torch.version.cuda,
-        },
+        "versions": environment_versions(),
     }
 
 

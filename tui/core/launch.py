@@ -10,7 +10,6 @@ worker thread: loading data and the compatibility check touch torch.
 from __future__ import annotations
 
 import copy
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from tui import __version__
 from tui.core.data import DataError, check_compatible, load_data
 from tui.core.devices import device_problem
-from tui.core.runs import RunDir
+from tui.core.runs import RunDir, environment_versions
 from tui.core.trainer import TrainConfig, Trainer
 
 
@@ -113,12 +111,7 @@ def prepare_run(
             "task": bundle.task,
             "num_classes": bundle.num_classes,
             "train": config.to_dict(),
-            "versions": {
-                "dltui": __version__,
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-                "cuda": torch.version.cuda,
-            },
+            "versions": environment_versions(),
         }
     )
     if code is not None:

@@ -60,6 +60,22 @@ STATUS = "status.json"
 MODEL_CODE = "model.py"
 
 
+def environment_versions() -> dict[str, str | None]:
+    """What a run's config.json records to tell how it was made (dltui, torch, Python, CUDA)."""
+    import platform
+
+    import torch
+
+    from tui import __version__
+
+    return {
+        "dltui": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda,
+    }
+
+
 def checkpoint_name(kind: str) -> str:
     if kind not in CHECKPOINT_KINDS:
         raise ValueError(f"checkpoint kind must be 'last' or 'best', not {kind!r}")
