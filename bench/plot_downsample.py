@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import plotext as plt
 
-from tui.core.series import MetricSeries, downsample_minmax
+from tui.core.train.series import MetricSeries, downsample_minmax
 
 WIDTH, HEIGHT = 100, 25
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from tui.core.layers import (
+from tui.core.builder.spec import (
     LayerSpec,
     LayerStack,
     Propagator,

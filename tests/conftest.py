@@ -16,10 +16,10 @@ from textual.widgets import Input, TextArea
 from textual.worker import WorkerCancelled
 
 from tui.app import DltuiApp
-from tui.core.history import History
-from widgets.repl import ReplPane
-from widgets.repl_input import ReplInput
-from widgets.repl_output import ReplOutput
+from tui.core.repl.history import History
+from widgets.repl.pane import ReplPane
+from widgets.repl.input import ReplInput
+from widgets.repl.output import ReplOutput
 
 # Bounded waits: generous for a slow, shared CI machine, but a hang still fails.
 TIMEOUT_S = 60.0
@@ -206,7 +206,7 @@ async def run_code(pilot: Pilot, app: DltuiApp, code: str) -> str:
 @pytest.fixture
 def fixed_torch_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """Show torch's version as "2.x": snapshots must not depend on the installed build."""
-    from tui.core.session import Session
+    from tui.core.repl.session import Session
 
     real_load = Session.load
 

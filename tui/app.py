@@ -24,16 +24,16 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui import __version__
-from tui.core.history import History
-from tui.core.session import Session, SessionInfo
+from tui.core.repl.history import History
+from tui.core.repl.session import Session, SessionInfo
 
 if TYPE_CHECKING:
-    from tui.core.layers import LayerStack
-    from widgets.stack_builder import StackBuilder
-    from widgets.train_monitor import MonitorPane
-from widgets.repl import ReplPane
-from widgets.repl_input import ReplInput
-from widgets.status_line import StatusLine
+    from tui.core.builder.spec import LayerStack
+    from widgets.builder.pane import StackBuilder
+    from widgets.monitor.pane import MonitorPane
+from widgets.repl.pane import ReplPane
+from widgets.repl.input import ReplInput
+from widgets.common.status_line import StatusLine
 
 PANES: list[tuple[str, str, str]] = [
     # (content id, tab label, key)
@@ -160,8 +160,8 @@ class DltuiApp(App[int]):
             return None
         self._panes_mounted = True
         # Imported here, not at the top: the first frame does not need them.
-        from widgets.stack_builder import StackBuilder
-        from widgets.train_monitor import MonitorPane
+        from widgets.builder.pane import StackBuilder
+        from widgets.monitor.pane import MonitorPane
 
         builder = StackBuilder(self.workspace, id="builder")
         monitor = MonitorPane(self.workspace, id="monitor")
@@ -185,7 +185,7 @@ class DltuiApp(App[int]):
             # Pre-import the plot library here rather than on the UI thread at first use.
             import textual_plotext  # noqa: F401
 
-            from tui.core.layers import warm_up
+            from tui.core.builder.spec import warm_up
 
             # The first meta-device call loads kernels (1-3 s): pay it here, not on the
             # builder's first edit.
@@ -268,7 +268,7 @@ class DltuiApp(App[int]):
             repl.clear_input()
 
     def action_help(self) -> None:
-        from widgets.help_screen import HelpScreen
+        from widgets.common.help_screen import HelpScreen
 
         if isinstance(self.screen, HelpScreen):
             return
@@ -417,7 +417,7 @@ class DltuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="handoff")
     def _build_into_namespace(self, stack: LayerStack) -> None:
-        from tui.core.layers import SpecError, build_module
+        from tui.core.builder.spec import SpecError, build_module
 
         device = self.session.info.device if self.session.info else "cpu"
         try:
@@ -442,7 +442,7 @@ class DltuiApp(App[int]):
         if not self.engine_ready:
             self.notify("torch is still loading.", severity="warning")
             return
-        from widgets.dialogs import PromptDialog
+        from widgets.common.dialogs import PromptDialog
 
         names = [
             n
@@ -482,7 +482,7 @@ class DltuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="handoff")
     def _pull(self, name: str, shape: tuple[int, ...]) -> None:
-        from tui.core.layers import stack_from_module
+        from tui.core.builder.spec import stack_from_module
 
         try:
             stack = stack_from_module(self.session.namespace[name], shape)

@@ -114,15 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_subcommand(args: argparse.Namespace) -> int:
     if args.command == "summary":
-        from tui.core.layers import run_summary_command
+        from tui.core.builder.spec import run_summary_command
 
         return run_summary_command(args.spec, args.input)
     if args.command == "export":
-        from tui.core.layers import run_export_command
+        from tui.core.builder.spec import run_export_command
 
         return run_export_command(args.spec)
     if args.command == "train":
-        from tui.core.headless import run_train_command
+        from tui.commands.train import run_train_command
 
         return run_train_command(args)
     if args.command == "watch":

@@ -1,0 +1,153 @@
+"""``dltui watch RUN_DIR``: the monitor follows a run that another process writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import TIMEOUT_S, wait_engine
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from tui.app import DltuiApp
+from tui.core.repl.history import History
+from tui.core.train.runs import RunDir
+from tui.core.train.series import MetricPoint
+from widgets.monitor.pane import MonitorPane
+
+SPEC = {
+    "format": 1,
+    "input_shape": [2],
+    "layers": [
+        {"type": "Linear", "in_features": 2, "out_features": 16},
+        {"type": "ReLU"},
+        {"type": "Linear", "in_features": 16, "out_features": 2},
+    ],
+}
+
+
+def watcher(tmp_path: Path, run_dir: Path) -> DltuiApp:
+    return DltuiApp(
+        device="cpu",
+        workspace=tmp_path,
+        history=History(tmp_path / "h.jsonl"),
+        watch=str(run_dir),
+    )
+
+
+async def poll(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def progress(app: DltuiApp) -> str:
+    return str(app.query_one("#train-progress", Static).render())
+
+
+def train_losses_in_file(run_dir: Path) -> list[tuple[int, float]]:
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        if d["name"] == "train/loss":
+            out.append((d["step"], d["value"]))
+    return out
+
+
+async def test_watch_follows_a_run_of_another_process_and_reattaches(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    run_dir = tmp_path / "runs" / "external"
+    app = watcher(tmp_path, run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_engine(pilot)
+        pane = app.query_one(MonitorPane)
+        assert app.current_pane == "monitor"
+        await poll(pilot, lambda: pane.watch_reader is not None, "watch mode")
+        await poll(pilot, lambda: "waiting" in progress(app), "the waiting text")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tui",
+                "train",
+                str(spec),
+                "--data",
+                "spirals:n=400",
+                "--epochs",
+                "12",
+                "--batch-size",
+                "16",
+                "--run-dir",
+                str(run_dir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            series = pane.series["train/loss"]
+            seen: set[int] = set()
+
+            def grew() -> bool:
+                seen.add(len(series))
+                return len(seen - {0}) >= 2
+
+            await poll(pilot, grew, "the series to grow while the run writes")
+            await poll(pilot, lambda: proc.poll() is not None, "the training process")
+            assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+            await poll(pilot, lambda: "finished" in progress(app), "the finished state")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        expected = train_losses_in_file(run_dir)
+        assert len(expected) == 12 * 20  # 320 training samples / 16
+        assert list(series.steps) == [s for s, _ in expected]
+        assert f"step {expected[-1][0]}" in progress(app)
+        assert pane.plot is not None and pane.plot.draws > 1
+
+    # A second watcher, opened after the first has gone, reads the run from the start.
+    app2 = watcher(tmp_path, run_dir)
+    async with app2.run_test(size=(120, 40)) as pilot:
+        await wait_engine(pilot)
+        pane2 = app2.query_one(MonitorPane)
+        await poll(pilot, lambda: "finished" in progress(app2), "the second watcher")
+        series2 = pane2.series["train/loss"]
+        await poll(pilot, lambda: len(series2) == len(expected), "the full series")
+        assert list(series2.values) == [v for _, v in expected]
+        assert len(pane2.series["val/loss"]) == 12
+
+
+async def test_watch_tolerates_a_torn_last_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "torn"
+    rd = RunDir.at(run_dir)
+    rd.write_status("running", step=3, epoch=1)
+    rd.append_metrics([MetricPoint(s, 1, 1000.0 + s, "train/loss", 1.0 / s) for s in (1, 2, 3)])
+    rd.flush()
+    metrics = run_dir / "metrics.jsonl"
+    full = json.dumps({"step": 4, "epoch": 1, "time": 1004.0, "name": "train/loss", "value": 0.2})
+    with open(metrics, "a") as fh:
+        fh.write(full[:17])  # a write caught half-way
+    app = watcher(tmp_path, run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_engine(pilot)
+        pane = app.query_one(MonitorPane)
+        series_ready = lambda: "train/loss" in pane.series and len(pane.series["train/loss"]) == 3  # noqa: E731
+        await poll(pilot, series_ready, "the complete lines")
+        drains = pane.drains
+        await poll(pilot, lambda: pane.drains >= drains + 2, "more drains")
+        series = pane.series["train/loss"]
+        assert list(series.steps) == [1, 2, 3]
+        assert "running" in progress(app) and "step 3" in progress(app)
+        assert app.is_running
+        # The writer completes its line: the point arrives whole.
+        with open(metrics, "a") as fh:
+            fh.write(full[17:] + "\n")
+        await poll(pilot, lambda: len(series) == 4, "the completed line")
+        assert series.values[-1] == 0.2
+        assert pane.watch_reader is not None and pane.watch_reader.skipped == 0

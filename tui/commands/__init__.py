@@ -1,0 +1,1 @@
+"""The headless commands (summary, export, train, watch): they print and return exit codes."""

@@ -1,0 +1,1 @@
+"""The layer-stack builder's engine: catalogue, stack spec, shape propagation, code generation, presets, edits."""

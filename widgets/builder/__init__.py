@@ -1,0 +1,1 @@
+"""The builder pane's widgets: the layer table and the layer form."""

@@ -1,0 +1,1 @@
+"""Widgets every pane shares: the status line, the help screen, dialogs."""

@@ -1,0 +1,1 @@
+"""The monitor pane's widgets: run form, runs list, loss plot."""

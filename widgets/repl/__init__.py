@@ -1,0 +1,1 @@
+"""The REPL pane's widgets: input, output, inspector, tensor detail, history search."""
