@@ -17,9 +17,9 @@ from textual.worker import WorkerCancelled
 
 from tui.app import DltuiApp
 from tui.core.repl.history import History
-from widgets.repl.pane import ReplPane
 from widgets.repl.input import ReplInput
 from widgets.repl.output import ReplOutput
+from widgets.repl.pane import ReplPane
 
 # Bounded waits: generous for a slow, shared CI machine, but a hang still fails.
 TIMEOUT_S = 60.0

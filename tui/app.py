@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from tui.core.builder.spec import LayerStack
     from widgets.builder.pane import StackBuilder
     from widgets.monitor.pane import MonitorPane
-from widgets.repl.pane import ReplPane
-from widgets.repl.input import ReplInput
 from widgets.common.status_line import StatusLine
+from widgets.repl.input import ReplInput
+from widgets.repl.pane import ReplPane
 
 PANES: list[tuple[str, str, str]] = [
     # (content id, tab label, key)

@@ -1,1 +1,1 @@
-"""The Textual widgets of dltui, grouped by the pane they belong to (repl, builder, monitor) and common."""
+"""dltui's Textual widgets, grouped by the pane they belong to (repl, builder, monitor, common)."""

@@ -1,9 +1,9 @@
 """The engine stays apart from the UI: no tui.core module may import Textual (or widgets).
 
 The modules are found by globbing tui/core/**/*.py (every subpackage), so a new one is
-covered without editing this test. They are imported in a fresh interpreter (this one has Textual loaded already),
-one after another, checking sys.modules after each: if Textual is absent at the end, no
-module pulled it in, and the first offender is named otherwise.
+covered without editing this test. They are imported in a fresh interpreter (this one has
+Textual loaded already), one after another, checking sys.modules after each: if Textual is
+absent at the end, no module pulled it in, and the first offender is named otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import tui.core
 
 CORE_DIR = Path(tui.core.__file__).parent
 MODULES = sorted(
-    ".".join(("tui", "core", *p.relative_to(CORE_DIR).with_suffix("").parts)).removesuffix(".__init__")
+    ".".join(("tui", "core", *p.relative_to(CORE_DIR).with_suffix("").parts)).removesuffix(
+        ".__init__"
+    )
     for p in CORE_DIR.rglob("*.py")
 )
 
@@ -36,7 +38,9 @@ print(json.dumps(found))
 
 
 def test_the_glob_finds_the_engine_modules() -> None:
-    assert {"tui.core.repl.session", "tui.core.repl.inspect", "tui.core.repl.history"} <= set(MODULES)
+    assert {"tui.core.repl.session", "tui.core.repl.inspect", "tui.core.repl.history"} <= set(
+        MODULES
+    )
 
 
 def test_no_core_module_imports_textual() -> None:

@@ -23,12 +23,12 @@ from textual.widgets import Input, Static
 from torch import nn
 
 from tui.app import DltuiApp
-from tui.core.repl.history import History
 from tui.core.builder.spec import LayerStack, load_spec_file
+from tui.core.repl.history import History
 from tui.core.repl.session import SessionInfo
-from widgets.common.dialogs import CodeDialog, PickerDialog, PromptDialog
 from widgets.builder.layer_form import LayerFormDialog
 from widgets.builder.pane import StackBuilder
+from widgets.common.dialogs import CodeDialog, PickerDialog, PromptDialog
 
 MAX_ROUNDS = 200
 SHAPE, PARAMS = 3, 4  # columns of the builder table: #, layer, arguments, shape, params, share

@@ -1,4 +1,4 @@
-"""Engine tests for the layer catalogue and layer stacks (tui.core.builder.catalogue, tui.core.builder.spec).
+"""Engine tests for the layer catalogue and layer stacks (tui.core.builder).
 
 Expected shapes, parameter counts and mult-adds come from real modules run on the CPU
 in the test (mult-adds from torch's FlopCounterMode), not from numbers written here.

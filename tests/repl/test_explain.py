@@ -58,7 +58,9 @@ def test_an_exception_whose_message_fails_gives_none() -> None:
 
 def test_module_imports_neither_torch_nor_textual() -> None:
     # explain runs under every REPL error, and must not slow the first frame by pulling torch.
-    code = "import sys, tui.core.repl.explain; print('torch' in sys.modules, 'textual' in sys.modules)"
+    code = (
+        "import sys, tui.core.repl.explain; print('torch' in sys.modules, 'textual' in sys.modules)"
+    )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True

@@ -34,12 +34,12 @@ from tui.core.repl import inspect as summary
 from tui.core.repl.history import History
 from tui.core.repl.inspect import describe_namespace, human_bytes, memory_by_device
 from widgets.common.help_screen import HelpScreen
-from widgets.repl.history_search import HistorySearchScreen
-from widgets.repl.inspector import Inspector
-from widgets.repl.pane import ReplPane
-from widgets.repl.input import ReplInput
-from widgets.repl.output import MAX_LINES, ReplOutput
 from widgets.common.status_line import StatusLine
+from widgets.repl.history_search import HistorySearchScreen
+from widgets.repl.input import ReplInput
+from widgets.repl.inspector import Inspector
+from widgets.repl.output import MAX_LINES, ReplOutput
+from widgets.repl.pane import ReplPane
 from widgets.repl.tensor_detail import TensorDetail
 
 AppFactory = Callable[..., DltuiApp]

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Input, Static
 
 from tui.app import DltuiApp
 from tui.core.repl.history import History
-from widgets.repl.output import ReplOutput
 from widgets.monitor.pane import MonitorPane
+from widgets.repl.output import ReplOutput
 
 NET = "net = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))"
 

@@ -13,7 +13,13 @@ from torch.utils.data import Dataset
 
 from tui.core.train.data import load_data
 from tui.core.train.runs import MetricsReader, RunDir, load_checkpoint, read_status
-from tui.core.train.trainer import MetricBuffer, MetricPoint, TrainConfig, Trainer, default_num_threads
+from tui.core.train.trainer import (
+    MetricBuffer,
+    MetricPoint,
+    TrainConfig,
+    Trainer,
+    default_num_threads,
+)
 
 TIMEOUT = 60  # generous deadlines: the machine is shared; tests wait on states, not sleeps
 

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 
 import torch
 
-from tui.core.train.data import DataBundle, DataError, check_compatible, load_data
 from tui.core.devices import default_device, device_problem
+from tui.core.train.data import DataBundle, DataError, check_compatible, load_data
 from tui.core.train.runs import RunDir, environment_versions
 from tui.core.train.trainer import TrainConfig, Trainer, TrainProgress
 

@@ -20,7 +20,6 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui.core.repl.history import History
-from tui.core.repl.session import RunResult, Session
 from tui.core.repl.inspect import (
     StatsCache,
     TensorStats,
@@ -29,8 +28,9 @@ from tui.core.repl.inspect import (
     describe_namespace,
     memory_by_device,
 )
-from widgets.repl.inspector import Inspector
+from tui.core.repl.session import RunResult, Session
 from widgets.repl.input import ReplInput
+from widgets.repl.inspector import Inspector
 from widgets.repl.output import ReplOutput
 
 

@@ -1,1 +1,1 @@
-"""The layer-stack builder's engine: catalogue, stack spec, shape propagation, code generation, presets, edits."""
+"""The layer-stack builder's engine: catalogue, spec, shape propagation, codegen, presets, edits."""

@@ -1,1 +1,1 @@
-"""The tensor REPL's engine: session, output capture, completion, history, error explanations, tensor summaries."""
+"""The tensor REPL's engine: session, output capture, completion, history, explain, inspect."""

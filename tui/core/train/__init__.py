@@ -1,1 +1,1 @@
-"""The trainer's engine: configuration, data sources, the training loop, run directories and metric series."""
+"""The trainer's engine: configuration, data sources, the loop, run directories, series."""

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from tui.core.train.data import DataError, check_compatible, load_data
 from tui.core.devices import device_problem
+from tui.core.train.data import DataError, check_compatible, load_data
 from tui.core.train.runs import RunDir, environment_versions
 from tui.core.train.trainer import TrainConfig, Trainer
 
