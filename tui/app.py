@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from tui import __version__
 from tui.core.repl.history import History
 from tui.core.repl.session import Session, SessionInfo
+from tui.palette import pane_commands
 
 if TYPE_CHECKING:
     from tui.core.builder.spec import LayerStack
@@ -299,73 +300,30 @@ class DltuiApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        for pane_id, label, key in PANES:
+            yield SystemCommand(
+                f"{label} pane",
+                f"Switch to the {label} pane ({key})",
+                lambda pane_id=pane_id: self.call_later(self.action_show_pane, pane_id),
+            )
+        # Every key a pane defines is a command too, named by its binding's description:
+        # one list (the panes' BINDINGS) feeds the footer, the help screen and the palette.
+        for pane_id, label, _ in PANES:
+            yield from pane_commands(self, pane_id, label)
         yield SystemCommand(
-            "REPL pane",
-            "Switch to the tensor REPL (F2)",
-            lambda: self.call_later(self.action_show_pane, "repl"),
-        )
-        yield SystemCommand(
-            "Clear REPL output", "Empty the REPL transcript (ctrl+l)", self.action_clear_output
-        )
-        yield SystemCommand(
-            "Reset namespace",
+            "REPL: reset namespace",
             "Forget every REPL variable; keep torch, nn, F, …",
             self.action_reset_namespace,
         )
         yield SystemCommand(
-            "Interrupt running code",
+            "REPL: interrupt running code",
             "Raise KeyboardInterrupt in the REPL code (ctrl+c)",
             self.action_interrupt,
-        )
-        yield SystemCommand(
-            "Builder pane",
-            "Switch to the layer-stack builder (F3)",
-            lambda: self.call_later(self.action_show_pane, "builder"),
         )
         yield SystemCommand(
             "Builder: pull nn.Sequential from the REPL",
             "Load a REPL variable (an nn.Sequential of catalogue layers) into the builder",
             self.action_pull_from_repl,
-        )
-        yield SystemCommand(
-            "Builder: send to REPL as model",
-            "Build the stack and bind it as `model` in the REPL (m)",
-            lambda: self.builder_pane.action_to_repl(),
-        )
-        yield SystemCommand(
-            "Builder: export code",
-            "Show and save PyTorch code that rebuilds the stack (E)",
-            lambda: self.builder_pane.action_export(),
-        )
-        yield SystemCommand(
-            "Builder: save spec",
-            "Save the stack as a JSON spec (s)",
-            lambda: self.builder_pane.action_save(),
-        )
-        yield SystemCommand(
-            "Builder: open spec",
-            "Load a JSON stack spec (o)",
-            lambda: self.builder_pane.action_load(),
-        )
-        yield SystemCommand(
-            "Builder: preset",
-            "Start from a preset stack (p)",
-            lambda: self.builder_pane.action_preset(),
-        )
-        yield SystemCommand(
-            "Monitor pane",
-            "Switch to the training monitor (F4)",
-            lambda: self.call_later(self.action_show_pane, "monitor"),
-        )
-        yield SystemCommand(
-            "Monitor: start a run",
-            "Train with the monitor form's settings (s)",
-            lambda: self.monitor_pane.action_start(),
-        )
-        yield SystemCommand(
-            "Monitor: stop the run",
-            "Stop after the current step (x)",
-            lambda: self.monitor_pane.action_stop(),
         )
         yield SystemCommand("Show keys", "Every binding of the focused pane (F1)", self.action_help)
 
