@@ -34,15 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from tui.core.builder.spec import (
-    LayerSpec,
-    LayerStack,
-    Propagator,
-    build_module,
-    clear_shape_cache,
-    propagate,
-    warm_up,
-)
+from tui.core.builder.codegen import build_module
+from tui.core.builder.propagate import Propagator, clear_shape_cache, propagate, warm_up
+from tui.core.builder.spec import LayerSpec, LayerStack
 
 
 def repeated_stack() -> LayerStack:

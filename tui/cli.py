@@ -120,11 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "summary":
-        from tui.core.builder.spec import run_summary_command
+        from tui.commands.summary import run as run_summary_command
 
         return run_summary_command(args.spec, args.input)
     if args.command == "export":
-        from tui.core.builder.spec import run_export_command
+        from tui.commands.export import run as run_export_command
 
         return run_export_command(args.spec)
     if args.command == "train":

@@ -170,6 +170,11 @@ def static_text(pilot: Pilot, selector: str) -> str:
     return str(pilot.app.screen.query_one(selector, Static).render())
 
 
+def undo_depth_of(builder: StackBuilder) -> int:
+    assert builder.editor is not None
+    return builder.editor.undo_depth
+
+
 def types_of(builder: StackBuilder) -> list[str]:
     assert builder.stack is not None
     return [layer.type for layer in builder.stack.layers]
@@ -289,7 +294,7 @@ async def test_bad_value_in_the_form_is_refused_inline_and_escape_cancels(pilot:
     builder = builder_of(pilot)
     await go_to_row(pilot, 1)  # the preset's Linear
     before = builder.stack.copy() if builder.stack else None
-    undo_depth = len(builder._undo)
+    undo_depth = undo_depth_of(builder)
 
     await pilot.press("e")
     form = app.screen
@@ -312,7 +317,7 @@ async def test_bad_value_in_the_form_is_refused_inline_and_escape_cancels(pilot:
     assert app.screen is not form
     await settle(pilot)
     assert builder.stack == before
-    assert len(builder._undo) == undo_depth
+    assert undo_depth_of(builder) == undo_depth
 
 
 async def test_cancelling_the_form_of_a_new_layer_adds_nothing(pilot: Pilot) -> None:
@@ -512,10 +517,10 @@ async def test_an_empty_stack_and_an_edit_that_changes_nothing(pilot: Pilot) -> 
     assert cells(builder, SHAPE) == [repr((28 * 28,))]
 
     # Saving a form unchanged is not an edit: nothing new to undo.
-    undo_depth = len(builder._undo)
+    undo_depth = undo_depth_of(builder)
     await pilot.press("e", "ctrl+s")
     await settle(pilot)
-    assert len(builder._undo) == undo_depth
+    assert undo_depth_of(builder) == undo_depth
 
     await pilot.press("m")
     await app.workers.wait_for_complete()
