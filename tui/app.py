@@ -165,7 +165,9 @@ class DltuiApp(App[int]):
         from widgets.monitor.pane import MonitorPane
 
         builder = StackBuilder(self.workspace, id="builder")
-        monitor = MonitorPane(self.workspace, id="monitor")
+        monitor = MonitorPane(
+            self.workspace, self.session, stack_source=self.builder_stack, id="monitor"
+        )
         # ContentSwitcher hides only the children it had when mounted.
         builder.display = monitor.display = False
         return self.query_one(ContentSwitcher).mount(builder, monitor)
@@ -186,7 +188,7 @@ class DltuiApp(App[int]):
             # Pre-import the plot library here rather than on the UI thread at first use.
             import textual_plotext  # noqa: F401
 
-            from tui.core.builder.spec import warm_up
+            from tui.core.builder.propagate import warm_up
 
             # The first meta-device call loads kernels (1-3 s): pay it here, not on the
             # builder's first edit.
@@ -375,7 +377,8 @@ class DltuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="handoff")
     def _build_into_namespace(self, stack: LayerStack) -> None:
-        from tui.core.builder.spec import SpecError, build_module
+        from tui.core.builder.codegen import build_module
+        from tui.core.builder.spec import SpecError
 
         device = self.session.info.device if self.session.info else "cpu"
         try:
@@ -440,7 +443,7 @@ class DltuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="handoff")
     def _pull(self, name: str, shape: tuple[int, ...]) -> None:
-        from tui.core.builder.spec import stack_from_module
+        from tui.core.builder.codegen import stack_from_module
 
         try:
             stack = stack_from_module(self.session.namespace[name], shape)

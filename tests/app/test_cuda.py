@@ -40,7 +40,8 @@ def test_inspector_rows_and_memory_on_cuda():
 
 
 def test_builder_module_on_cuda():
-    from tui.core.builder.spec import PRESETS, build_module
+    from tui.core.builder.codegen import build_module
+    from tui.core.builder.presets import PRESETS
 
     model = build_module(PRESETS["Quickstart MLP"].copy(), device="cuda")
     assert all(p.device.type == "cuda" for p in model.parameters())
@@ -48,8 +49,9 @@ def test_builder_module_on_cuda():
 
 
 def test_trainer_on_cuda_batches_loss_readback(monkeypatch):
+    from tui.core.train.config import TrainConfig
     from tui.core.train.data import load_data
-    from tui.core.train.trainer import TrainConfig, Trainer
+    from tui.core.train.trainer import Trainer
 
     calls = {"item": 0}
     original_item = torch.Tensor.item

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("tui.core.builder.spec")
 
@@ -137,7 +138,7 @@ def test_bad_spec_exits_2(tmp_path, capsys):
 
 
 def test_cuda_missing_is_bad_input(tmp_path, spec, capsys):
-    if headless.torch.cuda.is_available():
+    if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     code = main(
         ["train", spec, "--data", "spirals", "--device", "cuda", "--run-dir", str(tmp_path / "r")]
@@ -207,13 +208,13 @@ def test_progress_line_is_rewritten_in_place_on_a_terminal():
         def isatty(self):
             return True
 
+    from tui.core.train.config import TrainConfig
     from tui.core.train.data import load_data
-    from tui.core.train.trainer import TrainConfig
 
     stream = Terminal()
     printer = headless._ProgressPrinter(stream, epochs=2)
     bundle = load_data("moons:n=100").split(0.2)
-    model = headless.torch.nn.Sequential(headless.torch.nn.Linear(2, 2))
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
     trainer = headless.Trainer(model, bundle, TrainConfig(epochs=2, batch_size=20))
     printer.update(trainer)
     trainer.start()

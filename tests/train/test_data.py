@@ -11,11 +11,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from tui.core.train.compat import check_compatible
 from tui.core.train.data import (
     SYNTHETIC,
     DataError,
     SampleError,
-    check_compatible,
     load_data,
     read_idx,
 )

@@ -11,15 +11,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from tui.core.train.buffer import MetricBuffer
+from tui.core.train.config import TrainConfig, default_num_threads
 from tui.core.train.data import load_data
 from tui.core.train.runs import MetricsReader, RunDir, load_checkpoint, read_status
-from tui.core.train.trainer import (
-    MetricBuffer,
-    MetricPoint,
-    TrainConfig,
-    Trainer,
-    default_num_threads,
-)
+from tui.core.train.series import MetricPoint
+from tui.core.train.trainer import Trainer
 
 TIMEOUT = 60  # generous deadlines: the machine is shared; tests wait on states, not sleeps
 

@@ -1,15 +1,19 @@
 """The training monitor pane (F4): configure, start, steer and watch a run.
 
-The trainer runs in its own thread (``tui.core.train.trainer``); this pane drains its metric
-buffer on a 4 Hz timer, never one message per step, and redraws the plot from bounded
-data. Past runs in the workspace are listed and can be overlaid. In watch mode
-(``dltui watch RUN_DIR``) the same pane follows a run that another process writes, by
-reading its metrics.jsonl incrementally.
+The trainer runs in its own thread (``tui.core.train.trainer``); this pane drains its
+metric buffer on a 4 Hz timer, never one message per step, and redraws the plot from
+bounded data. In watch mode (``dltui watch RUN_DIR``) the same timer follows a run that
+another process writes, by reading its metrics.jsonl incrementally. The settings form
+(``run_form``), the runs list (``runs_table``) and the plot (``loss_plot``) are widgets
+of their own; turning settings into a run is the engine's ``prepare_run``.
+
+The pane is given what it needs: the REPL session (its namespace and device) and a
+callable returning a copy of the builder's stack.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,65 +23,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import Input, Static
+
+from tui.core.train.config import RunState
+from tui.core.train.settings import BUILDER, PrepareError, RunSettings, settings_from_form
+from widgets.monitor.run_form import RunForm
+from widgets.monitor.runs_table import RunsTable
 
 if TYPE_CHECKING:
+    from tui.core.builder.spec import LayerStack
+    from tui.core.repl.session import Session
     from tui.core.train.prepare import PreparedRun
-    from tui.core.train.runs import MetricsReader
+    from tui.core.train.runs import MetricsReader, RunInfo
     from tui.core.train.series import MetricSeries
-    from tui.core.train.trainer import Trainer, TrainProgress
+    from tui.core.train.trainer import Trainer
     from widgets.monitor.loss_plot import LossPlot
 
 DRAIN_INTERVAL = 0.25
-FIELDS = [
-    # (id, label, default, hint)
-    ("model", "model", "builder", "builder, or a REPL variable name"),
-    ("data", "data", "spirals", "spirals moons circles xor sine linear, a file, or a REPL name"),
-    ("loss", "loss", "auto", "auto cross_entropy mse bce_with_logits l1"),
-    ("optimizer", "optimizer", "adam", "sgd adam adamw"),
-    ("lr", "lr", "0.001", "learning rate"),
-    ("batch_size", "batch", "64", "batch size"),
-    ("epochs", "epochs", "20", "epochs"),
-    ("device", "device", "", "REPL's device"),
-]
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _fmt(v: float | None, spec: str = ".4g") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def progress_text(p: TrainProgress, width: int = 20) -> str:
-    """The progress line: bar, epoch, step, speed, ETA, last and best values."""
-    done = p.step / p.total_steps if p.total_steps else 0.0
-    filled = int(done * width)
-    bar = "━" * filled + ("╸" if filled < width else "") + "─" * max(0, width - filled - 1)
-    parts = [
-        f"{p.state:<8} {bar} {done * 100:3.0f}%",
-        f"epoch {p.epoch}/{p.epochs}",
-        f"step {p.step}/{p.total_steps}",
-        f"{_fmt(p.samples_per_sec, '.0f')} samples/s",
-        f"ETA {_fmt_time(p.eta_seconds)}",
-        f"loss {_fmt(p.train_loss)} (best {_fmt(p.best_train_loss)})",
-        f"val {_fmt(p.val_loss)} (best {_fmt(p.best_val_loss)})",
-    ]
-    if p.val_accuracy is not None:
-        parts.append(f"acc {p.val_accuracy * 100:.1f}%")
-    parts.append(f"lr {_fmt(p.lr, '.3g')}")
-    if p.cuda_memory_allocated is not None:
-        from tui.core.repl.inspect import human_bytes
-
-        parts.append(
-            f"CUDA {human_bytes(p.cuda_memory_allocated)} / peak "
-            f"{human_bytes(p.cuda_memory_peak or 0)}"
-        )
-    return "  ".join(parts)
+SERIES = ("train/loss", "val/loss", "val/accuracy", "lr")
 
 
 class MonitorPane(Vertical):
@@ -183,7 +146,7 @@ class MonitorPane(Vertical):
     class RunEnded(Message):
         """A run of this pane ended (finished, stopped or failed)."""
 
-        state: str
+        state: RunState
 
     @dataclass
     class ProgressSummary(Message):
@@ -191,9 +154,19 @@ class MonitorPane(Vertical):
 
         text: str
 
-    def __init__(self, workspace: Path, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        session: Session,
+        stack_source: Callable[[], LayerStack | None],
+        **kwargs: Any,
+    ) -> None:
+        """``session`` is the REPL's (variables to train, its device); ``stack_source``
+        returns a copy of the builder's stack, or None (called on the UI thread)."""
         super().__init__(**kwargs)
         self.workspace = workspace
+        self.session = session
+        self.stack_source = stack_source
         self.ready = False
         self.trainer: Trainer | None = None
         self.run_dir: Path | None = None
@@ -205,38 +178,24 @@ class MonitorPane(Vertical):
         self.watch_dir: Path | None = None
         self._steps_per_epoch = 1
         self._starting = False
-        self._last_state = ""
+        self._last_state: RunState | None = None
         self._lr_target: float | None = None  # the lr asked for with +/-, maybe not applied yet
         self.drains = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="monitor-top"):
-            with Vertical(id="train-form"):
-                for fid, label, default, hint in FIELDS:
-                    with Horizontal(classes="form-row"):
-                        yield Label(label, classes="form-label")
-                        yield Input(
-                            default, placeholder=hint, id=f"train-{fid}", classes="train-input"
-                        )
+            yield RunForm(id="train-form")
             with Vertical(id="monitor-right"):
                 yield Static("torch loading…", id="train-progress")
                 yield Static("", id="train-message")
                 yield Static("", id="plot-slot")
-        table: DataTable[str] = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        table.add_column("run", key="name")
-        # Fixed width: a cleared DataTable keeps columns as wide as their widest content so
-        # far, so an auto width would depend on whether "running" was ever listed.
-        table.add_column("status", key="status", width=8)
-        table.add_column("step", key="step")
-        table.add_column("best val", key="best")
-        table.add_column("shown", key="shown")
-        yield table
+        yield RunsTable(id="runs")
 
     def on_mount(self) -> None:
         self.set_interval(DRAIN_INTERVAL, self._drain)
 
     def focus_default(self) -> None:
-        self.query_one("#runs", DataTable).focus()
+        self.query_one(RunsTable).focus()
 
     def engine_ready(self) -> None:
         from widgets.monitor.loss_plot import LossPlot
@@ -251,12 +210,18 @@ class MonitorPane(Vertical):
         self.action_refresh_runs()
         self._redraw()
 
-    # -- reading the form --
-    def _form(self) -> dict[str, str]:
-        return {fid: self.query_one(f"#train-{fid}", Input).value.strip() for fid, *_ in FIELDS}
+    @property
+    def training(self) -> bool:
+        return self.trainer is not None and self.trainer.state.active
 
+    def _new_series(self) -> dict[str, MetricSeries]:
+        from tui.core.train.series import MetricSeries
+
+        return {name: MetricSeries(name, self.smoothing) for name in SERIES}
+
+    # -- the form --
     def action_edit_form(self) -> None:
-        self.query_one("#train-model", Input).focus()
+        self.query_one(RunForm).focus_first()
 
     def action_leave_form(self) -> None:
         self.focus_default()
@@ -270,91 +235,38 @@ class MonitorPane(Vertical):
         if not self.ready:
             self.notify("torch is still loading.")
             return
-        if self.trainer is not None and self.trainer.state in ("running", "paused"):
+        if self.training:
             self.notify("A run is already training: stop it (x) first.", severity="warning")
             return
         if self._starting:
             return
-        form = self._form()
+        info = self.session.info
         try:
-            config_kwargs = self._config_from_form(form)
-        except ValueError as exc:
-            self._message(str(exc), error=True)
+            settings = settings_from_form(
+                self.query_one(RunForm).values(), device=info.device if info else "cpu"
+            )
+        except PrepareError as exc:
+            self._message(exc.text(), error=True)
             return
         self._starting = True
         self._message("preparing: loading data and checking the model against it…")
         # The builder's stack is read here, on the UI thread, not from the worker.
-        builder = self.app.builder_stack()  # type: ignore[attr-defined]
-        self._prepare(form, config_kwargs, builder)
-
-    def _config_from_form(self, form: dict[str, str]) -> dict[str, Any]:
-        def number(name: str, kind: type) -> Any:
-            text = form[name]
-            try:
-                return kind(text)
-            except ValueError:
-                raise ValueError(
-                    f"{name}: {text!r} is not a{'n integer' if kind is int else ' number'}"
-                ) from None
-
-        return {
-            "loss": form["loss"] or "auto",
-            "optimizer": form["optimizer"] or "adam",
-            "lr": number("lr", float),
-            "batch_size": number("batch_size", int),
-            "epochs": number("epochs", int),
-            "device": form["device"],
-        }
+        stack = self.stack_source() if settings.model == BUILDER else None
+        self._prepare(settings, stack)
 
     @work(thread=True, exit_on_error=False, group="train-prepare")
-    def _prepare(self, form: dict[str, str], kw: dict[str, Any], builder: Any) -> None:
-        from tui.core.train.prepare import LaunchError, prepare_run
-        from tui.core.train.trainer import TrainConfig
+    def _prepare(self, settings: RunSettings, stack: LayerStack | None) -> None:
+        from tui.core.train.prepare import prepare_run
 
-        session: Any = self.app.session  # type: ignore[attr-defined]
-        device = kw["device"] or (session.info.device if session.info else "cpu")
         try:
-            config = TrainConfig(
-                loss=kw["loss"],
-                optimizer=kw["optimizer"],
-                lr=kw["lr"],
-                batch_size=kw["batch_size"],
-                epochs=kw["epochs"],
-                device=device,
+            run = prepare_run(
+                settings,
+                workspace=self.workspace,
+                stack=stack,
+                namespace=self.session.namespace,
             )
-            name = form["model"] or "builder"
-            if name == "builder":
-                if builder is None:
-                    raise LaunchError("the builder (F3) has no stack yet")
-                run = prepare_run(
-                    stack=builder,
-                    model=None,
-                    model_label="mlp",
-                    data_source=form["data"],
-                    config=config,
-                    workspace=self.workspace,
-                    namespace=session.namespace,
-                )
-            else:
-                obj = session.namespace.get(name)
-                from torch import nn
-
-                if not isinstance(obj, nn.Module):
-                    raise LaunchError(
-                        f"model: {name!r} is not an nn.Module in the REPL "
-                        "(use 'builder' or a module variable)"
-                    )
-                run = prepare_run(
-                    stack=None,
-                    model=obj,
-                    model_label=name,
-                    data_source=form["data"],
-                    config=config,
-                    workspace=self.workspace,
-                    namespace=session.namespace,
-                )
-        except (LaunchError, ValueError) as exc:
-            self.post_message(self.Prepared(None, str(exc)))
+        except PrepareError as exc:
+            self.post_message(self.Prepared(None, exc.text()))
             return
         self.post_message(self.Prepared(run, None))
 
@@ -364,22 +276,16 @@ class MonitorPane(Vertical):
         if event.run is None:
             self._message(event.error or "could not start", error=True)
             return
-        from tui.core.train.series import MetricSeries
-
         self.stop_watching()
         run = event.run
         self.trainer = run.trainer
         self.run_dir = run.run_dir.path
-        self.series = {
-            name: MetricSeries(name, self.smoothing)
-            for name in ("train/loss", "val/loss", "val/accuracy", "lr")
-        }
-        progress = run.trainer.progress
-        self._steps_per_epoch = max(1, progress.steps_per_epoch)
+        self.series = self._new_series()
+        self._steps_per_epoch = max(1, run.trainer.progress.steps_per_epoch)
         self._lr_target = None
         self._message(f"training into {run.run_dir.path} ({run.description})")
         run.trainer.start()
-        self._last_state = "running"
+        self._last_state = RunState.RUNNING
         self.action_refresh_runs()
 
     # -- steering --
@@ -387,29 +293,29 @@ class MonitorPane(Vertical):
         t = self.trainer
         if t is None:
             return
-        if t.state == "running":
+        if t.state == RunState.RUNNING:
             t.pause()
             self._message("paused: space resumes, n steps once")
-        elif t.state == "paused":
+        elif t.state == RunState.PAUSED:
             t.resume()
             self._message("resumed")
 
     def action_step(self) -> None:
         t = self.trainer
-        if t is not None and t.state == "paused":
+        if t is not None and t.state == RunState.PAUSED:
             t.step_once()
         elif t is not None:
             self.notify("Pause first (space): n steps once while paused.")
 
     def action_stop(self) -> None:
-        t = self.trainer
-        if t is not None and t.state in ("running", "paused"):
-            t.stop()
+        if self.training:
+            assert self.trainer is not None
+            self.trainer.stop()
             self._message("stopping after the current step…")
 
     def action_lr(self, factor: float) -> None:
         t = self.trainer
-        if t is None or t.state not in ("running", "paused"):
+        if t is None or not t.state.active:
             self.notify("No run is training.")
             return
         # Start from the lr last asked for: a change applies at the next step, so while
@@ -438,7 +344,20 @@ class MonitorPane(Vertical):
             self.notify(f"x axis: {self.plot.xaxis}", timeout=2)
             self._redraw()
 
-    # -- draining --
+    def stop_for_quit(self) -> None:
+        """Stop a training run and wait briefly, so the process can exit cleanly."""
+        t = self.trainer
+        if t is not None and t.state.active:
+            t.stop()
+            t.join(timeout=5)
+
+    # -- draining: one timer, from this process's trainer or a watched run --
+    def _add_points(self, points: list[Any]) -> None:
+        for p in points:
+            series = self.series.get(p.name)
+            if series is not None:
+                series.append_point(p)
+
     def _drain(self) -> None:
         if self.watch_reader is not None:
             self._drain_watch()
@@ -446,28 +365,26 @@ class MonitorPane(Vertical):
         t = self.trainer
         if t is None:
             return
+        from tui.core.train.progress import progress_text, summary_text
+
         points = t.buffer.drain()
-        for p in points:
-            series = self.series.get(p.name)
-            if series is not None:
-                series.append_point(p)
+        self._add_points(points)
         self.drains += 1
         progress = t.progress
-        if progress.state == self._last_state and progress.state not in ("running", "paused"):
+        if progress.state == self._last_state and not progress.state.active:
             return  # the run ended and was reported: nothing moves any more
         self.query_one("#train-progress", Static).update(progress_text(progress))
         if points:
             self._redraw()
-        if progress.state in ("running", "paused"):
-            summary = f"▶ {progress.state} {progress.epoch}/{progress.epochs}"
-            self.post_message(self.ProgressSummary(f"{summary} loss {_fmt(progress.train_loss)}"))
+        if progress.state.active:
+            self.post_message(self.ProgressSummary(summary_text(progress)))
         if progress.state != self._last_state:
             self._last_state = progress.state
-            if progress.state in ("finished", "stopped", "failed"):
+            if progress.state.ended:
                 self._run_ended(t)
 
     def _run_ended(self, t: Trainer) -> None:
-        if t.state == "failed":
+        if t.state == RunState.FAILED:
             self._message(f"run failed: {t.error}", error=True)
         else:
             self._message(
@@ -476,6 +393,30 @@ class MonitorPane(Vertical):
         self.post_message(self.ProgressSummary(""))
         self.post_message(self.RunEnded(t.state))
         self.action_refresh_runs()
+
+    def _drain_watch(self) -> None:
+        # Reading a few lines of JSON is cheap; status.json is tiny.
+        from tui.core.train.progress import watch_text
+        from tui.core.train.runs import live_state, read_status
+
+        assert self.watch_reader is not None and self.watch_dir is not None
+        points = self.watch_reader.read()
+        self._add_points(points)
+        status = read_status(self.watch_dir)
+        train = self.series["train/loss"]
+        text = watch_text(
+            self.watch_dir.name,
+            live_state(status) if status else None,
+            train.last_step or 0,
+            train.last,
+            (status or {}).get("error"),
+        )
+        self.query_one("#train-progress", Static).update(text)
+        if status and status.get("steps_per_epoch"):
+            self._steps_per_epoch = int(status["steps_per_epoch"])
+        self.drains += 1
+        if points:
+            self._redraw()
 
     def _redraw(self) -> None:
         if self.plot is None:
@@ -497,6 +438,20 @@ class MonitorPane(Vertical):
         msg.update(text)
         msg.set_class(error, "-error")
 
+    # -- watch mode --
+    def watch_run(self, run_dir: Path) -> None:
+        """Follow a run written by another process (``dltui watch``)."""
+        from tui.core.train.runs import MetricsReader
+
+        self.watch_dir = run_dir
+        self.watch_reader = MetricsReader(run_dir / "metrics.jsonl")
+        self.series = self._new_series()
+        self._message(f"watching {run_dir}")
+
+    def stop_watching(self) -> None:
+        self.watch_reader = None
+        self.watch_dir = None
+
     # -- past runs --
     def action_refresh_runs(self) -> None:
         if self.ready:
@@ -509,29 +464,14 @@ class MonitorPane(Vertical):
         runs = list_runs(self.workspace)
         self.app.call_from_thread(self._show_runs, runs)
 
-    def _show_runs(self, runs: list[Any]) -> None:
-        table = self.query_one("#runs", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        for r in runs:
-            table.add_row(
-                r.name,
-                r.status,
-                str(r.last_step or 0),
-                _fmt(r.best_val_loss),
-                "✓" if r.name in self.overlays else "",
-                key=str(r.path),
-            )
-        if runs:
-            table.move_cursor(row=min(cursor, len(runs) - 1))
+    def _show_runs(self, runs: list[RunInfo]) -> None:
+        self.query_one(RunsTable).show(runs, self.overlays)
 
     def action_compare(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        if table.row_count == 0:
+        path = self.query_one(RunsTable).selected_path()
+        if path is None:
             self.notify("No past runs in this workspace yet.")
             return
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        path = Path(str(key))
         if path.name in self.overlays:
             del self.overlays[path.name]
             self._redraw()
@@ -554,57 +494,3 @@ class MonitorPane(Vertical):
         self.overlays[name] = series
         self._redraw()
         self.action_refresh_runs()
-
-    # -- watch mode --
-    def watch_run(self, run_dir: Path) -> None:
-        """Follow a run written by another process (``dltui watch``)."""
-        from tui.core.train.runs import MetricsReader
-        from tui.core.train.series import MetricSeries
-
-        self.watch_dir = run_dir
-        self.watch_reader = MetricsReader(run_dir / "metrics.jsonl")
-        self.series = {
-            name: MetricSeries(name, self.smoothing)
-            for name in ("train/loss", "val/loss", "val/accuracy", "lr")
-        }
-        self._message(f"watching {run_dir}")
-
-    def stop_watching(self) -> None:
-        self.watch_reader = None
-        self.watch_dir = None
-
-    def _drain_watch(self) -> None:
-        # Reading a few lines of JSON is cheap; status.json is tiny.
-        from tui.core.train.runs import read_status
-
-        assert self.watch_reader is not None and self.watch_dir is not None
-        points = self.watch_reader.read()
-        for p in points:
-            series = self.series.get(p.name)
-            if series is not None:
-                series.append_point(p)
-        status = read_status(self.watch_dir) or {}
-        state = status.get("state", "waiting for the run to start")
-        train = self.series["train/loss"]
-        last = train.last
-        step = train.last_step or 0
-        text = f"watching {self.watch_dir.name}: {state}  step {step}  loss {_fmt(last)}"
-        if status.get("error"):
-            text += f"  error: {status['error']}"
-        self.query_one("#train-progress", Static).update(text)
-        if status.get("steps_per_epoch"):
-            self._steps_per_epoch = int(status["steps_per_epoch"])
-        self.drains += 1
-        if points:
-            self._redraw()
-
-    def stop_for_quit(self) -> None:
-        """Stop a training run and wait briefly, so the process can exit cleanly."""
-        t = self.trainer
-        if t is not None and t.state in ("running", "paused"):
-            t.stop()
-            t.join(timeout=5)
-
-    @property
-    def training(self) -> bool:
-        return self.trainer is not None and self.trainer.state in ("running", "paused")

@@ -1,1 +1,2 @@
-"""The trainer's engine: configuration, data sources, the loop, run directories, series."""
+"""The trainer's engine: config and run states, data sources, the model/data check,
+preparation of a run from settings, the loop, progress text, run directories, series."""

@@ -1,15 +1,18 @@
-"""Preparing a training run for the monitor pane: model, data, checks, run directory.
+"""The one path from settings to a ready trainer, for the monitor and ``dltui train``.
 
-The pane hands over a model (built from the builder's stack, or a REPL variable), a data
-source string and a :class:`TrainConfig`; :func:`prepare_run` validates all of it before
-anything is written (the same checks as ``dltui train``), then creates the run directory
-with config.json and model.py and returns a :class:`Trainer` ready to start. Runs in a
-worker thread: loading data and the compatibility check touch torch.
+:func:`prepare_run` takes :class:`RunSettings` and where the model comes from (a
+builder or spec-file stack, or a REPL variable in ``namespace``), and checks everything
+before anything is written: the data loads, the config is valid, the device exists, the
+stack's input shape matches the data, the model has something to train and fits the data
+(:func:`~tui.core.train.compat.check_compatible`). Only then does it create the run
+directory with config.json and model.py and return a :class:`Trainer` ready to start.
+Any problem is a :class:`PrepareError` in the same words for both front ends.
+
+It loads data and runs a batch through the model: call it from a worker thread in a UI.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,95 +21,201 @@ from typing import Any
 import torch
 from torch import nn
 
+from tui.core.builder.codegen import build_module, export_code
+from tui.core.builder.spec import LayerStack, SpecError
 from tui.core.devices import device_problem
-from tui.core.train.data import DataError, check_compatible, load_data
+from tui.core.train.compat import check_compatible
+from tui.core.train.config import TrainConfig
+from tui.core.train.data import DataBundle, DataError, load_data
 from tui.core.train.runs import RunDir, environment_versions
-from tui.core.train.trainer import TrainConfig, Trainer
+from tui.core.train.settings import BUILDER, PrepareError, RunSettings
+from tui.core.train.trainer import Trainer
 
-
-class LaunchError(ValueError):
-    """The run cannot start; the message says what to change."""
+__all__ = [
+    "PrepareError",
+    "PreparedRun",
+    "RunSettings",
+    "data_label",
+    "model_kind",
+    "prepare_run",
+]
 
 
 @dataclass
 class PreparedRun:
+    """A run ready to start: its trainer, folder, the data's description and task."""
+
     trainer: Trainer
     run_dir: RunDir
     description: str
     task: str
 
+    @property
+    def config(self) -> TrainConfig:
+        """The config it trains with (``loss="auto"`` resolved)."""
+        return self.trainer.config
+
+
+def model_kind(model: nn.Module) -> str:
+    """A one-word kind for a run's name: cnn, rnn, transformer, mlp or model."""
+    kinds = {type(m).__name__ for m in model.modules()}
+    if any(k.startswith("Conv") for k in kinds):
+        return "cnn"
+    if any(k in kinds for k in ("LSTM", "GRU", "RNN")):
+        return "rnn"
+    if "TransformerEncoderLayer" in kinds or "MultiheadAttention" in kinds:
+        return "transformer"
+    if "Linear" in kinds:
+        return "mlp"
+    return "model"
+
+
+def data_label(source: str) -> str:
+    """The data's part of a run's name: ``spirals:n=9`` -> spirals, ``a/b/x.csv`` -> x."""
+    head = source.split(":", 1)[0].rstrip("/\\")
+    return head.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0] or "data"
+
+
+def _repl_model(name: str, namespace: dict[str, Any] | None) -> nn.Module:
+    obj = (namespace or {}).get(name)
+    if not isinstance(obj, nn.Module):
+        raise PrepareError(
+            f"model: {name!r} is not an nn.Module in the REPL (use 'builder' or a module variable)",
+            setting="model",
+        )
+    return obj
+
+
+def _check_input_shape(stack: LayerStack, bundle: DataBundle, spec_path: str | None) -> None:
+    want, have = list(stack.input_shape), list(bundle.input_shape)
+    if want == have:
+        return
+    if spec_path is not None:
+        owner, fix = "spec's input_shape", f"set input_shape to {have} in {spec_path}"
+    else:
+        owner = "builder's input shape"
+        fix = f"press i in the builder (F3) and set {', '.join(map(str, have))}"
+    raise PrepareError(f"the {owner} is {want} but the data's samples have shape {have}: {fix}")
+
+
+def _build(stack: LayerStack, device: str, origin: str) -> tuple[nn.Module, str]:
+    try:
+        return build_module(stack, device=device), export_code(stack)
+    except SpecError as exc:
+        raise PrepareError(f"{origin}: {exc}") from None
+
+
+def _open_run_dir(run_dir: str | Path | None, workspace: str | Path, label: str) -> RunDir:
+    if run_dir is None:
+        return RunDir.create(workspace, label=label)
+    try:
+        return RunDir.at(run_dir)
+    except (OSError, ValueError) as exc:
+        raise PrepareError(f"run_dir: {exc}", setting="run_dir") from None
+
 
 def prepare_run(
+    settings: RunSettings,
     *,
-    stack: Any | None,
-    model: nn.Module | None,
-    model_label: str,
-    data_source: str,
-    config: TrainConfig,
     workspace: str | Path,
+    stack: LayerStack | None = None,
     namespace: dict[str, Any] | None = None,
+    spec_path: str | None = None,
+    run_dir: str | Path | None = None,
+    command: list[str] | None = None,
 ) -> PreparedRun:
-    """Check model, data and config together; create the run directory; return a Trainer.
+    """Check model, data and config together; create the run directory; return a run.
 
-    ``config.loss`` may be ``"auto"``: cross-entropy for classification data, else MSE.
-    Exactly one of ``stack`` (a builder LayerStack: a fresh model is built from it) and
-    ``model`` (a REPL module: trained in place, as a user expects of their variable).
+    The model is built from ``stack`` when one is given (the builder's, or the one
+    loaded from ``spec_path``: a fresh model, seeded by ``config.seed``); otherwise
+    ``settings.model`` names a module in ``namespace``, trained in place as a user
+    expects of their variable. ``run_dir`` is a folder the user named (refused when it
+    holds a run); by default a new one under ``<workspace>/runs``. ``command`` is
+    recorded in config.json.
+
+    Raises:
+        PrepareError: nothing was written; the message says what to change.
     """
+    module: nn.Module | None = None
+    if stack is None:
+        if settings.model in ("", BUILDER):
+            raise PrepareError("model: the builder (F3) has no stack yet", setting="model")
+        module = _repl_model(settings.model, namespace)
     try:
-        bundle = load_data(data_source, namespace)
+        bundle = load_data(settings.data, namespace)
     except DataError as exc:
-        raise LaunchError(f"data: {exc}") from None
-    if config.loss == "auto":
-        # The usual loss for the task, read off the data loaded once here.
-        loss = "cross_entropy" if bundle.task == "classification" else "mse"
-        config = copy_config(config, loss=loss)
+        raise PrepareError(f"data: {exc}", setting="data") from None
+    # The usual loss for the task, read off the data loaded once here.
+    config = settings.config.for_task(bundle.task)
     try:
         config.validate()
     except ValueError as exc:
-        raise LaunchError(str(exc)) from None
+        raise PrepareError(str(exc)) from None
     problem = device_problem(config.device)
     if problem is not None:
-        raise LaunchError(f"device {problem}")
+        raise PrepareError(f"device {problem}", setting="device")
+
+    # Seed before building, so the initial weights are reproducible too.
     torch.manual_seed(config.seed)
     code = None
     if stack is not None:
-        from tui.core.builder.spec import SpecError, build_module, export_code
-
-        if tuple(stack.input_shape) != tuple(bundle.input_shape):
-            raise LaunchError(
-                f"the builder's input shape is {tuple(stack.input_shape)} but the data's "
-                f"samples have shape {tuple(bundle.input_shape)}: press i in the builder "
-                f"(F3) and set {', '.join(map(str, bundle.input_shape))}"
-            )
-        try:
-            model = build_module(stack, device=config.device)
-            code = export_code(stack)
-        except SpecError as exc:
-            raise LaunchError(f"builder: {exc}") from None
-    elif model is not None:
-        model = model.to(config.device)
+        _check_input_shape(stack, bundle, spec_path)
+        model, code = _build(stack, config.device, spec_path or BUILDER)
+        label = settings.model if spec_path is None else "spec"
+        name = model_kind(model)
     else:
-        raise LaunchError("no model: build one in the builder (F3) or name a REPL variable")
+        assert module is not None
+        model = module.to(config.device)
+        label = name = settings.model
     if not any(p.requires_grad for p in model.parameters()):
-        raise LaunchError(
-            f"the model {model_label!r} has no trainable parameters: nothing to train "
+        shown = settings.model if stack is None else (spec_path or BUILDER)
+        raise PrepareError(
+            f"the model {shown!r} has no trainable parameters: nothing to train "
             "(add a Linear or Conv layer, or set requires_grad=True on its parameters)"
         )
     try:
         bundle = bundle.split(config.val_split, seed=config.seed)
         check_compatible(model, bundle, config.loss, config.device)
     except DataError as exc:
-        raise LaunchError(str(exc)) from None
-    label = f"{data_source.split(':', 1)[0].rsplit('/', 1)[-1]}-{model_label}"
-    run_dir = RunDir.create(workspace, label=label)
-    run_dir.write_config(
+        raise PrepareError(str(exc)) from None
+
+    folder = _open_run_dir(run_dir, workspace, f"{data_label(bundle.source)}-{name}")
+    folder.write_config(
+        _run_config(settings, config, bundle, model, stack, label, spec_path, command)
+    )
+    if code is None:
+        code = (
+            f"# This run trained the REPL variable {settings.model!r}; its printed form:\n"
+            + "\n".join(f"# {line}" for line in repr(model).splitlines())
+            + "\n"
+        )
+    folder.write_model_code(code)
+    trainer = Trainer(model, bundle, config, folder)
+    return PreparedRun(trainer, folder, bundle.description, bundle.task)
+
+
+def _run_config(
+    settings: RunSettings,
+    config: TrainConfig,
+    bundle: DataBundle,
+    model: nn.Module,
+    stack: LayerStack | None,
+    label: str,
+    spec_path: str | None,
+    command: list[str] | None,
+) -> dict[str, Any]:
+    """config.json: everything needed to run it again."""
+    out: dict[str, Any] = {"format": 1, "created": time.time()}
+    if command is not None:
+        out["command"] = command
+    out["spec"] = stack.to_dict() if stack is not None else None
+    if spec_path is not None:
+        out["spec_path"] = str(spec_path)
+    out["model"] = label
+    out["model_repr"] = repr(model) if stack is None else None
+    out.update(
         {
-            "format": 1,
-            "created": time.time(),
-            "spec": stack.to_dict() if stack is not None else None,
-            "model": model_label if stack is None else "builder",
-            "model_repr": repr(model) if stack is None else None,
-            "data": bundle.source or data_source,
+            "data": bundle.source or settings.data,
             "data_description": bundle.description,
             "task": bundle.task,
             "num_classes": bundle.num_classes,
@@ -114,21 +223,4 @@ def prepare_run(
             "versions": environment_versions(),
         }
     )
-    if code is not None:
-        run_dir.write_model_code(code)
-    else:
-        run_dir.write_model_code(
-            f"# This run trained the REPL variable {model_label!r}; its printed form:\n"
-            + "\n".join(f"# {line}" for line in repr(model).splitlines())
-            + "\n"
-        )
-    trainer = Trainer(model, bundle, config, run_dir)
-    return PreparedRun(trainer, run_dir, bundle.description, bundle.task)
-
-
-def copy_config(config: TrainConfig, **changes: Any) -> TrainConfig:
-    """A copy of ``config`` with ``changes`` applied."""
-    new = copy.copy(config)
-    for key, value in changes.items():
-        setattr(new, key, value)
-    return new
+    return out

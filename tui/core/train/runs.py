@@ -7,7 +7,7 @@ Layout (one folder per run, under ``<workspace>/runs/`` unless given explicitly)
     checkpoint-last.pt   {"model": state_dict, "optimizer": state_dict, "step", "epoch"}
     checkpoint-best.pt   the same, at the best validation loss
     model.py             the exported module code
-    status.json          {"state": running|finished|failed|stopped, "error", "updated", ...}
+    status.json          {"state": a RunState, "error", "updated", "pid", "host", ...}
 
 Whole-file writes are atomic (a temporary file in the same folder, then ``os.replace``),
 so a reader never sees half a config or half a checkpoint. ``metrics.jsonl`` is appended
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui.core.atomic import atomic_path, write_bytes_atomic
+from tui.core.train.config import RunState
 from tui.core.train.series import MetricPoint
 
 if TYPE_CHECKING:
@@ -42,17 +43,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINT_KINDS",
-    "STATES",
     "MetricsReader",
     "RunDir",
     "RunInfo",
     "list_runs",
+    "live_state",
     "load_checkpoint",
     "read_config",
     "read_status",
 ]
 
-STATES = ("running", "finished", "failed", "stopped")
 CHECKPOINT_KINDS = ("last", "best")
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -177,13 +177,16 @@ class RunDir:
         """Write ``model.py`` (atomic)."""
         write_bytes_atomic(self.path / MODEL_CODE, code.encode("utf-8"))
 
-    def write_status(self, state: str, error: str | None = None, **extra: Any) -> None:
+    def write_status(self, state: RunState | str, error: str | None = None, **extra: Any) -> None:
         """Write ``status.json`` (atomic): the state, the error if any, and ``extra`` fields
-        (the trainer adds step, epoch, best_val_loss, ...)."""
-        if state not in STATES:
-            raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        (the trainer adds step, epoch, best_val_loss, ...). Only the states a writer
+        knows (running, paused, finished, failed, stopped) are accepted."""
+        parsed = RunState.parse(state)
+        if not parsed.written:
+            names = ", ".join(s.value for s in RunState if s.written)
+            raise ValueError(f"state must be one of {names}, not {state!r}")
         status = {
-            "state": state,
+            "state": parsed.value,
             "error": error,
             "updated": time.time(),
             "pid": os.getpid(),
@@ -371,14 +374,14 @@ class MetricsReader:
 class RunInfo:
     """One run as listed by :func:`list_runs`.
 
-    ``status`` is the state in ``status.json`` ("unknown" when it is missing). A process
-    killed outright leaves "running" behind; ``updated`` (the status file's last write)
-    tells how stale that is. ``started`` is a UNIX time.
+    ``status`` is the run's state as :func:`live_state` reads it (UNKNOWN when
+    ``status.json`` is missing, DIED when its writer is gone); ``updated`` (the status
+    file's last write) tells how stale it is. ``started`` is a UNIX time.
     """
 
     name: str
     path: Path
-    status: str
+    status: RunState
     started: float | None
     updated: float | None
     last_step: int | None
@@ -415,7 +418,7 @@ def list_runs(workspace: str | os.PathLike) -> list[RunInfo]:
             RunInfo(
                 name=path.name,
                 path=path,
-                status=_live_state(status),
+                status=live_state(status),
                 started=float(started) if isinstance(started, (int, float)) else None,
                 updated=status.get("updated"),
                 last_step=int(last_step) if last_step is not None else None,
@@ -427,20 +430,24 @@ def list_runs(workspace: str | os.PathLike) -> list[RunInfo]:
     return out
 
 
-def _live_state(status: dict[str, Any]) -> str:
-    """The status's state, with "running" checked against the writer's process.
+def live_state(status: dict[str, Any] | None) -> RunState:
+    """The state of a ``status.json`` (as :func:`read_status` returns it), with an active
+    state checked against the writer's process: every reader calls this, so a run is
+    DIED to all of them alike.
 
     A run killed outright (kill -9, a lost machine) leaves "running" behind. When the
     status was written on this host by a process that no longer exists, say so.
     """
-    state = str(status.get("state", "unknown"))
+    if not status:
+        return RunState.UNKNOWN
+    state = RunState.parse(status.get("state"))
     pid = status.get("pid")
-    if state != "running" or not isinstance(pid, int) or status.get("host") != socket.gethostname():
+    if not state.active or not isinstance(pid, int) or status.get("host") != socket.gethostname():
         return state
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return "died"
+        return RunState.DIED
     except OSError:
         pass  # exists but not ours (EPERM): still running
     return state

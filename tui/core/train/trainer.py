@@ -31,312 +31,31 @@ Typical use::
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset, Subset, TensorDataset, default_collate
 
-from tui.core.train.data import DataBundle, DataError, SampleError, check_compatible, fetch_sample
+from tui.core.train.batches import Batches, batch_bounds
+from tui.core.train.buffer import MetricBuffer
+from tui.core.train.compat import check_compatible
+from tui.core.train.config import (
+    RunState,
+    TrainConfig,
+    default_num_threads,
+    make_loss,
+)
+from tui.core.train.data.bundle import DataBundle
+from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
+from tui.core.train.progress import TrainProgress
 from tui.core.train.runs import RunDir
 from tui.core.train.series import MetricPoint
 
-__all__ = [
-    "LOSSES",
-    "OPTIMIZERS",
-    "STATES",
-    "MetricBuffer",
-    "MetricPoint",
-    "TrainConfig",
-    "TrainProgress",
-    "Trainer",
-    "default_num_threads",
-    "make_loss",
-]
-
-LOSSES = ("cross_entropy", "mse", "bce_with_logits", "l1")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-STATES = ("idle", "running", "paused", "finished", "failed", "stopped")
-_ENDED = ("finished", "failed", "stopped")
-
-
-# ---------------------------------------------------------------------------------------
-# configuration
-
-
-@dataclass
-class TrainConfig:
-    """How to train. :meth:`validate` raises ``ValueError`` naming the bad field.
-
-    ``num_threads=None`` picks :func:`default_num_threads`; ``grad_clip`` is a maximum
-    gradient norm, or None for no clipping. ``val_split`` is used by callers that split
-    a bundle without a validation set (the trainer itself trains on what it is given).
-    """
-
-    loss: str = "cross_entropy"
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 10
-    val_split: float = 0.2
-    seed: int = 0
-    device: str = "cpu"
-    grad_clip: float | None = None
-    num_threads: int | None = None
-
-    def validate(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        for name in ("lr", "momentum", "weight_decay"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number of 0 or more, not {v!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be above 0, not {self.lr!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, not {self.batch_size!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, not {self.epochs!r}")
-        if not (isinstance(self.val_split, (int, float)) and 0 <= self.val_split < 1):
-            raise ValueError(f"val split must be at least 0 and below 1, not {self.val_split!r}")
-        if self.grad_clip is not None and not (
-            isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0
-        ):
-            raise ValueError(f"grad clip must be above 0 (or None), not {self.grad_clip!r}")
-        if self.num_threads is not None and (
-            not isinstance(self.num_threads, int) or self.num_threads < 1
-        ):
-            raise ValueError(f"num threads must be at least 1, not {self.num_threads!r}")
-        try:
-            torch.device(self.device)
-        except RuntimeError:
-            raise ValueError(
-                f"device {self.device!r} is not a device name (cpu, cuda, cuda:1, mps)"
-            ) from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def default_num_threads() -> int:
-    """Intra-op threads for training: leave one core to the UI thread, use at most 8.
-
-    Measured on a 2-core machine (small MLP 2-64-64-2 batch 32 / MLP 784-256-10 batch
-    128, Adam, medians of 5 one-second runs, other processes sharing the cores):
-    1 thread 223 / 58 steps/s, 2 threads 27 / 5 steps/s; with another thread spinning in
-    Python 34 / 32 vs 5 / 4; with another thread busy in native code (GIL released)
-    322 / 77 vs 48 / 6. Two threads on two cores lose 5-10x as soon as anything else
-    wants a core (OpenMP workers wait on each other), so 2 cores get 1 thread.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus - 1, 8))
-
-
-def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The loss function ``name`` as ``f(output, target) -> scalar``.
-
-    ``bce_with_logits`` also accepts 0/1 class labels (int64, shape (B,)) against one
-    logit per sample: the labels are turned into float targets of the output's shape.
-    """
-    if name == "cross_entropy":
-        return F.cross_entropy
-    if name == "mse":
-        return F.mse_loss
-    if name == "l1":
-        return F.l1_loss
-    if name == "bce_with_logits":
-
-        def bce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            if not target.dtype.is_floating_point:
-                target = target.to(output.dtype).reshape(output.shape)
-            return F.binary_cross_entropy_with_logits(output, target)
-
-        return bce
-    raise ValueError(f"loss {name!r} is not one of {', '.join(LOSSES)}")
-
-
-def _correct(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor | None:
-    """Number of correct predictions in a batch (a device tensor), None for regression."""
-    if target.dtype.is_floating_point:
-        if loss != "bce_with_logits":
-            return None
-        # Multi-label targets: each sample counts by the fraction of its labels right.
-        hits = ((output > 0) == (target > 0.5)).float()
-        return hits.reshape(hits.shape[0], -1).mean(dim=1).sum()
-    if loss == "cross_entropy":
-        return (output.argmax(dim=1) == target).sum()
-    if loss == "bce_with_logits":
-        return ((output.reshape(target.shape) > 0).long() == target).sum()
-    return None
-
-
-# ---------------------------------------------------------------------------------------
-# progress and metric buffer
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """A snapshot of a run, for a status line. Losses are None until first measured.
-
-    ``epoch`` is the epoch being trained (from 1), ``epochs_done`` those completed
-    (validated and checkpointed); ``step`` counts the optimizer steps done.
-    ``samples_per_sec`` is smoothed over recent read-backs; ``eta_seconds`` assumes
-    it holds. ``train_loss`` is the latest batch's loss, ``epoch_train_loss`` the mean
-    over the last completed epoch. ``cuda_memory_*`` are bytes, None off CUDA.
-    """
-
-    state: str = "idle"
-    epoch: int = 0
-    epochs: int = 0
-    epochs_done: int = 0
-    step: int = 0
-    steps_per_epoch: int = 0
-    total_steps: int = 0
-    samples_per_sec: float | None = None
-    eta_seconds: float | None = None
-    elapsed_seconds: float = 0.0
-    train_loss: float | None = None
-    best_train_loss: float | None = None
-    epoch_train_loss: float | None = None
-    val_loss: float | None = None
-    best_val_loss: float | None = None
-    val_accuracy: float | None = None
-    best_val_accuracy: float | None = None
-    lr: float | None = None
-    cuda_memory_allocated: int | None = None
-    cuda_memory_peak: int | None = None
-    error: str | None = None
-
-
-class MetricBuffer:
-    """Thread-safe list of :class:`MetricPoint`: the trainer appends, the UI drains.
-
-    Appends arrive in batches (one per read-back), so the lock is taken a few times a
-    second. When nobody drains, at most ``max_points`` are kept (the oldest are dropped
-    and counted in ``dropped``): a forgotten buffer cannot eat the machine's memory.
-    """
-
-    def __init__(self, max_points: int = 1_000_000) -> None:
-        self._lock = threading.Lock()
-        self._points: list[MetricPoint] = []
-        self.max_points = max_points
-        self.dropped = 0
-
-    def append(self, point: MetricPoint) -> None:
-        self.extend([point])
-
-    def extend(self, points: list[MetricPoint]) -> None:
-        with self._lock:
-            self._points.extend(points)
-            excess = len(self._points) - self.max_points
-            if excess > 0:
-                del self._points[:excess]
-                self.dropped += excess
-
-    def drain(self) -> list[MetricPoint]:
-        """Every point added since the last drain, in order."""
-        with self._lock:
-            points, self._points = self._points, []
-        return points
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._points)
-
-
-# ---------------------------------------------------------------------------------------
-# batches
-
-
-def _tensor_pair(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The (inputs, targets) tensors behind a TensorDataset or Subsets of one, else None."""
-    if isinstance(ds, TensorDataset) and len(ds.tensors) == 2:
-        return ds.tensors[0], ds.tensors[1]
-    if isinstance(ds, Subset):
-        inner = _tensor_pair(ds.dataset)
-        if inner is not None:
-            idx = torch.as_tensor(list(ds.indices), dtype=torch.int64)
-            return inner[0][idx], inner[1][idx]
-    return None
-
-
-class _Batches:
-    """Batches by index. Tensor-backed data is sliced directly (no per-sample Python and
-    no collate: the loop's overhead on small sets), and moved to an accelerator once when
-    it fits comfortably; any other Dataset is read sample by sample, so an error names
-    the index that raised."""
-
-    _DEVICE_COPY_LIMIT = 1 << 30
-
-    def __init__(self, dataset: Dataset, device: torch.device) -> None:
-        self.dataset = dataset
-        self.device = device
-        self.tensors = _tensor_pair(dataset)
-        if self.tensors is not None and device.type != "cpu":
-            x, y = self.tensors
-            if (
-                x.numel() * x.element_size() + y.numel() * y.element_size()
-                < self._DEVICE_COPY_LIMIT
-            ):
-                self.tensors = (x.to(device), y.to(device))
-        self.n = len(dataset)  # type: ignore[arg-type]
-        # Index tensors live where the data does, so slicing needs no copy per batch.
-        self.index_device = (
-            self.tensors[0].device if self.tensors is not None else torch.device("cpu")
-        )
-
-    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.tensors is not None:
-            x, y = self.tensors
-            if x.device != idx.device:
-                idx = idx.to(x.device)
-            x, y = x[idx], y[idx]
-        else:
-            samples = [fetch_sample(self.dataset, i) for i in idx.tolist()]
-            try:
-                x, y = default_collate(samples)
-            except (RuntimeError, TypeError) as exc:
-                raise DataError(
-                    f"samples cannot be batched (do they differ in shape?): {exc}"
-                ) from None
-            x, y = torch.as_tensor(x), torch.as_tensor(y)
-            if x.dtype == torch.float64:
-                x = x.float()
-        non_blocking = self.device.type == "cuda"
-        return x.to(self.device, non_blocking=non_blocking), y.to(
-            self.device, non_blocking=non_blocking
-        )
-
-
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    # A last batch of one sample breaks BatchNorm in training mode ("Expected more than
-    # 1 value per channel"); dropping it costs one sample per epoch.
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds.pop()
-    return bounds
-
-
-class _RunEnded(Exception):
-    """Internal: the loop was asked to stop."""
-
-
-class _Failure(Exception):
-    """Internal: a failure already put in plain words."""
+__all__ = ["Trainer"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -345,6 +64,9 @@ class _Failure(Exception):
 
 class Trainer:
     """Trains ``model`` on ``bundle`` in a daemon thread; see the module docstring.
+
+    ``config.loss == "auto"`` is resolved from ``bundle.task``; :attr:`config` holds the
+    resolved config.
 
     ``bundle`` is used as given: split it first (``bundle.split(config.val_split)``) to
     get validation metrics and a best checkpoint. ``run_dir`` may be None (nothing
@@ -361,6 +83,8 @@ class Trainer:
         buffer: MetricBuffer | None = None,
         flush_interval: float = 0.25,
     ) -> None:
+        # loss="auto" (the default) becomes the usual loss for the data's task.
+        config = config.for_task(bundle.task)
         config.validate()
         self.model = model
         self.bundle = bundle
@@ -372,7 +96,7 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
 
         self._cond = threading.Condition()
-        self._state = "idle"
+        self._state = RunState.IDLE
         self._error: str | None = None
         self._pause_requested = False
         self._stop_requested = False
@@ -385,7 +109,7 @@ class Trainer:
         self._epoch = 0
         self._epochs_done = 0
         n_train = len(bundle.train)  # type: ignore[arg-type]
-        self._steps_per_epoch = len(_batch_bounds(n_train, config.batch_size))
+        self._steps_per_epoch = len(batch_bounds(n_train, config.batch_size))
         self._stats: dict[str, Any] = {"lr": config.lr}
         self._start_time: float | None = None
         self._end_time: float | None = None
@@ -398,8 +122,8 @@ class Trainer:
     # -- control (any thread) --------------------------------------------------------------
 
     @property
-    def state(self) -> str:
-        """idle | running | paused | finished | failed | stopped"""
+    def state(self) -> RunState:
+        """IDLE, then RUNNING / PAUSED, then FINISHED, FAILED or STOPPED."""
         return self._state
 
     @property
@@ -414,10 +138,10 @@ class Trainer:
     def start(self) -> None:
         """Start training in a daemon thread (once)."""
         with self._cond:
-            if self._thread is not None or self._state != "idle":
+            if self._thread is not None or self._state != RunState.IDLE:
                 raise RuntimeError(f"this trainer was already started (state {self._state})")
             self._thread = threading.Thread(target=self._run, name="dltui-trainer", daemon=True)
-            self._set_state("paused" if self._pause_requested else "running")
+            self._set_state(RunState.PAUSED if self._pause_requested else RunState.RUNNING)
         self._thread.start()
 
     def pause(self) -> None:
@@ -436,7 +160,7 @@ class Trainer:
     def step_once(self) -> None:
         """Take exactly one more optimizer step, then be paused (pauses a running loop)."""
         with self._cond:
-            if self._state in _ENDED:
+            if self._state.ended:
                 return
             self._pause_requested = True
             self._steps_allowed += 1
@@ -447,8 +171,8 @@ class Trainer:
         "stopped". Returns at once; ``join()`` waits for it."""
         with self._cond:
             self._stop_requested = True
-            if self._state == "idle":
-                self._set_state("stopped")
+            if self._state == RunState.IDLE:
+                self._set_state(RunState.STOPPED)
             self._cond.notify_all()
 
     def set_lr(self, lr: float) -> None:
@@ -478,7 +202,7 @@ class Trainer:
                 self._cond.wait(remaining)
             return True
 
-    def wait_for_state(self, *states: str, timeout: float | None = None) -> bool:
+    def wait_for_state(self, *states: RunState | str, timeout: float | None = None) -> bool:
         """Block until ``state`` is one of ``states`` (or ``timeout`` passes)."""
         return self.wait_for(lambda t: t.state in states, timeout)
 
@@ -493,7 +217,7 @@ class Trainer:
             total = self._steps_per_epoch * self.config.epochs
             rate = s.get("samples_per_sec")
             eta = None
-            if rate and self._state in ("running", "paused"):
+            if rate and self._state.active:
                 remaining = max(0, total - self._step) * self.config.batch_size
                 eta = remaining / rate
             return TrainProgress(
@@ -520,9 +244,9 @@ class Trainer:
                 error=self._error,
             )
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: RunState) -> None:
         # Callers hold self._cond.
-        if state in _ENDED and self._end_time is None:
+        if state.ended and self._end_time is None:
             self._end_time = time.monotonic()
         self._state = state
         self._cond.notify_all()
@@ -536,9 +260,9 @@ class Trainer:
         try:
             self._setup()
             self._train()
-            self._end("finished")
-        except _RunEnded:
-            self._end("stopped")
+            self._end(RunState.FINISHED)
+        except RunEnded:
+            self._end(RunState.STOPPED)
         except BaseException as exc:  # every failure must end the run cleanly
             self._fail(exc)
         finally:
@@ -551,27 +275,27 @@ class Trainer:
         self._generator = torch.Generator().manual_seed(cfg.seed)  # shuffling
         if self._device.type == "cuda":
             if not torch.cuda.is_available():
-                raise _Failure("CUDA is not available on this machine: use --device cpu")
+                raise RunFailure("CUDA is not available on this machine: use --device cpu")
             torch.cuda.reset_peak_memory_stats(self._device)
         self.model.to(self._device)
         check_compatible(self.model, self.bundle, cfg.loss, self._device)
         self._loss_fn = make_loss(cfg.loss)
         self.optimizer = self._make_optimizer()
-        self._train_batches = _Batches(self.bundle.train, self._device)
+        self._train_batches = Batches(self.bundle.train, self._device)
         self._val_batches = (
-            _Batches(self.bundle.val, self._device) if self.bundle.val is not None else None
+            Batches(self.bundle.val, self._device) if self.bundle.val is not None else None
         )
         self._start_time = time.monotonic()
         self._window = (time.monotonic(), 0)
         if self.run_dir is not None:
-            self.run_dir.write_status("running", started=time.time(), step=0, epoch=0)
+            self.run_dir.write_status(RunState.RUNNING, started=time.time(), step=0, epoch=0)
         self._emit([MetricPoint(0, 1, time.time(), "lr", cfg.lr)])
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
-            raise _Failure("the model has no trainable parameters: add a layer with weights")
+            raise RunFailure("the model has no trainable parameters: add a layer with weights")
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(
                 params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -583,7 +307,7 @@ class Trainer:
     def _train(self) -> None:
         cfg = self.config
         batches = self._train_batches
-        bounds = _batch_bounds(batches.n, cfg.batch_size)
+        bounds = batch_bounds(batches.n, cfg.batch_size)
         opt = self.optimizer
         assert opt is not None
         clip_params = [p for g in opt.param_groups for p in g["params"]]
@@ -619,10 +343,10 @@ class Trainer:
         """The step boundary: honour stop, pause and single steps."""
         with self._cond:
             if self._stop_requested:
-                raise _RunEnded
+                raise RunEnded
             if not self._pause_requested:
-                if self._state != "running":
-                    self._set_state("running")
+                if self._state != RunState.RUNNING:
+                    self._set_state(RunState.RUNNING)
                 return
             if self._steps_allowed > 0:
                 # A single step: taken in the current state, so a running loop turns
@@ -635,12 +359,12 @@ class Trainer:
         if self.run_dir is not None:
             self.run_dir.flush()
         with self._cond:
-            self._set_state("paused")
+            self._set_state(RunState.PAUSED)
             while True:
                 if self._stop_requested:
-                    raise _RunEnded
+                    raise RunEnded
                 if not self._pause_requested:
-                    self._set_state("running")
+                    self._set_state(RunState.RUNNING)
                     self._window = (time.monotonic(), 0)  # paused time is not throughput
                     return
                 if self._steps_allowed > 0:
@@ -696,7 +420,7 @@ class Trainer:
             if bad is not None:
                 what = "NaN" if math.isnan(bad.value) else "infinite"
                 lr = self._stats.get("lr")
-                raise _Failure(
+                raise RunFailure(
                     f"loss became {what} at step {bad.step} (epoch {bad.epoch}): lower the "
                     f"learning rate (now {lr:g}), set gradient clipping, or check the data "
                     "for NaN/Inf values"
@@ -707,32 +431,21 @@ class Trainer:
         if self.run_dir is not None:
             self.run_dir.append_metrics(points)
 
-    @torch.no_grad()
     def _evaluate(self) -> tuple[float, float | None] | None:
-        """Mean validation loss and accuracy; None when stopped part-way."""
+        """Mean validation loss and accuracy; None without a validation set."""
         batches = self._val_batches
         if batches is None or batches.n == 0:
             return None
-        self.model.eval()
-        total = torch.zeros((), dtype=torch.float64, device=self._device)
-        correct = torch.zeros((), dtype=torch.float64, device=self._device)
-        has_accuracy = False
-        order = torch.arange(batches.n, device=batches.index_device)
-        for lo, hi in _batch_bounds_all(batches.n, self.config.batch_size):
-            if self._stop_requested:
-                raise _RunEnded
-            x, y = batches.get(order[lo:hi])
-            out = self.model(x)
-            # Sum per-batch means weighted by batch size: the mean over all samples.
-            total += self._loss_fn(out, y).double() * (hi - lo)
-            c = _correct(out, y, self.config.loss)
-            if c is not None:
-                correct += c.double()
-                has_accuracy = True
-        self.model.train()
-        # One read-back for the whole validation pass.
-        loss, acc = torch.stack([total, correct]).cpu().tolist()
-        return loss / batches.n, (acc / batches.n if has_accuracy else None)
+        cfg = self.config
+        return evaluate(
+            self.model,
+            batches,
+            self._loss_fn,
+            cfg.loss,
+            cfg.batch_size,
+            self._device,
+            lambda: self._stop_requested,
+        )
 
     def _end_of_epoch(self, epoch: int) -> None:
         with self._cond:
@@ -765,7 +478,7 @@ class Trainer:
                 self._cond.notify_all()
         self._emit(points)
         if result is not None and not math.isfinite(result[0]):
-            raise _Failure(
+            raise RunFailure(
                 f"validation loss became {result[0]} after epoch {epoch}: lower the learning "
                 "rate or check the validation data for NaN/Inf values"
             )
@@ -780,7 +493,7 @@ class Trainer:
                     epoch,
                     val_loss=self._stats["val_loss"],
                 )
-            self.run_dir.write_status("running", **self._status_extra())
+            self.run_dir.write_status(RunState.RUNNING, **self._status_extra())
             self.run_dir.flush()
         with self._cond:
             self._epochs_done = epoch
@@ -799,12 +512,12 @@ class Trainer:
             "val_accuracy": s.get("val_accuracy"),
         }
 
-    def _end(self, state: str) -> None:
+    def _end(self, state: RunState) -> None:
         self.model.eval()  # ready for predictions
         try:
             self._flush()
             if self.run_dir is not None:
-                if state == "stopped" and self.optimizer is not None:
+                if state == RunState.STOPPED and self.optimizer is not None:
                     self.run_dir.save_checkpoint(
                         "last", self.model, self.optimizer, self._step, self._epoch
                     )
@@ -826,36 +539,13 @@ class Trainer:
             # read-back were already published by _flush.
             self._pending, self._pending_meta = [], []
             if self.run_dir is not None:
-                self.run_dir.write_status("failed", error=message, **self._status_extra())
+                self.run_dir.write_status(RunState.FAILED, error=message, **self._status_extra())
                 self.run_dir.close()
         except Exception:  # the original error is the one to report
             pass
         finally:
             with self._cond:
-                self._set_state("failed")
+                self._set_state(RunState.FAILED)
 
     def _explain(self, exc: BaseException) -> str:
-        where = f" at step {self._step + 1} (epoch {self._epoch})" if self._epoch else ""
-        if isinstance(exc, (_Failure, DataError)) and not isinstance(exc, SampleError):
-            return str(exc)
-        if isinstance(exc, SampleError):
-            return (
-                f"{exc} (step {self._step + 1}, epoch {self._epoch})" if self._epoch else str(exc)
-            )
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            half = max(1, self.config.batch_size // 2)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            return (
-                f"the GPU ran out of memory{where} with batch size {self.config.batch_size}: "
-                f"lower the batch size (try {half}) or use a smaller model"
-            )
-        if isinstance(exc, KeyboardInterrupt):
-            return f"interrupted{where}"
-        text = (str(exc).strip().splitlines() or [""])[0]
-        return f"{type(exc).__name__}{where}: {text}" if text else f"{type(exc).__name__}{where}"
-
-
-def _batch_bounds_all(n: int, batch_size: int) -> list[tuple[int, int]]:
-    # Validation keeps every sample (eval mode has no one-sample BatchNorm problem).
-    return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        return explain_failure(exc, self._step, self._epoch, self.config.batch_size)

@@ -1,0 +1,87 @@
+"""The pieces of a training run around the steps: the validation pass and failures.
+
+:func:`evaluate` is one validation pass with a single device read-back at the end;
+:func:`explain_failure` puts whatever ended a run in plain words for ``status.json``
+and the UI. :class:`RunEnded` and :class:`RunFailure` are the loop's own signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from tui.core.text import first_line
+from tui.core.train.batches import Batches, eval_batch_bounds
+from tui.core.train.config import correct_count
+from tui.core.train.data.bundle import DataError, SampleError
+
+__all__ = ["RunEnded", "RunFailure", "evaluate", "explain_failure"]
+
+
+class RunEnded(Exception):
+    """The loop was asked to stop."""
+
+
+class RunFailure(Exception):
+    """A failure already put in plain words."""
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss: str,
+    batch_size: int,
+    device: torch.device,
+    stop_requested: Callable[[], bool],
+) -> tuple[float, float | None]:
+    """Mean validation loss and accuracy (None for regression) over ``batches``.
+
+    Raises :class:`RunEnded` between batches once ``stop_requested()`` holds.
+    """
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    has_accuracy = False
+    order = torch.arange(batches.n, device=batches.index_device)
+    for lo, hi in eval_batch_bounds(batches.n, batch_size):
+        if stop_requested():
+            raise RunEnded
+        x, y = batches.get(order[lo:hi])
+        out = model(x)
+        # Sum per-batch means weighted by batch size: the mean over all samples.
+        total += loss_fn(out, y).double() * (hi - lo)
+        c = correct_count(out, y, loss)
+        if c is not None:
+            correct += c.double()
+            has_accuracy = True
+    model.train()
+    # One read-back for the whole validation pass.
+    loss_sum, acc = torch.stack([total, correct]).cpu().tolist()
+    return loss_sum / batches.n, (acc / batches.n if has_accuracy else None)
+
+
+def explain_failure(exc: BaseException, step: int, epoch: int, batch_size: int) -> str:
+    """Why a run failed, in plain words; ``step`` is the number of steps done."""
+    where = f" at step {step + 1} (epoch {epoch})" if epoch else ""
+    if isinstance(exc, (RunFailure, DataError)) and not isinstance(exc, SampleError):
+        return str(exc)
+    if isinstance(exc, SampleError):
+        return f"{exc} (step {step + 1}, epoch {epoch})" if epoch else str(exc)
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        half = max(1, batch_size // 2)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return (
+            f"the GPU ran out of memory{where} with batch size {batch_size}: "
+            f"lower the batch size (try {half}) or use a smaller model"
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted{where}"
+    # first_line falls back to the type's name for an empty message.
+    text = first_line(exc)
+    name = type(exc).__name__
+    return f"{name}{where}" if text == name else f"{name}{where}: {text}"
