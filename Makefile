@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dltui-installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench bench-smoke clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,13 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# One table of every figure (bench/run_all.py runs each bench/ script in its own process).
 bench: $(STAMP)
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/run_all.py
+
+# CI: the same scripts at tiny sizes, goals not judged; fails only if a script fails.
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/run_all.py --smoke
 
 clean:
 	rm -rf $(VENV)

@@ -15,6 +15,8 @@ Then what the reduction itself costs:
 - ``MetricSeries.append`` per point (paid on the drain timer, not per redraw).
 
 The raw 10^6-point build takes seconds per round: fewer rounds are run for it.
+
+``--json PATH`` also writes the figures for ``bench/run_all.py`` (``bench/common.py``).
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5, help="rounds per size (default 5)")
     ap.add_argument("--sizes", default="1000,100000,1000000")
+    ap.add_argument("--json", default=None, help="write the figures here (for run_all)")
     args = ap.parse_args()
+    figures: list[tuple[str, float, float, str]] = []
     sizes = [int(s) for s in args.sizes.split(",")]
 
     print(f"plotext build() at {WIDTH}x{HEIGHT} of every point (baseline) vs reduced to")
@@ -109,6 +113,7 @@ def main() -> None:
             f"{n:>9,} {rounds:>6} {r:>9.1f}ms {d:>11.2f}ms {r / d:>6.0f}x "
             f"{m:>16.2f}ms {r / m:>6.0f}x {kept:>5}"
         )
+        figures.append((f"plot redraw of {n:,} points", r, m, "raw build"))
 
     print()
     print("cost of the reduction itself (medians; a monitor redraw pays plot_points)")
@@ -122,6 +127,19 @@ def main() -> None:
         pp = [timed(lambda s=series: s.plot_points(WIDTH)) for _ in range(args.rounds)]
         m, p = median_ms(mm), median_ms(pp)
         print(f"{n:>9,} {m:>16.2f}ms {p:>10.2f}ms {m / p:>6.1f}x {append_us:>11.2f}us")
+        figures.append((f"plot_points of {n:,} points", m, p, "downsample_minmax"))
+
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from common import Figure, write_figures
+
+        write_figures(
+            args.json,
+            [
+                Figure(name, base, case, "ms", label, "-", None, group="plot downsample")
+                for name, base, case, label in figures
+            ],
+        )
 
 
 if __name__ == "__main__":

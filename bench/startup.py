@@ -6,7 +6,9 @@ processes (same machine, same moment: the ratio survives a noisy machine), the a
 pseudo-terminal so that Textual draws for real; the app writes the time of its first
 painted frame to a file (``DLTUI_FIRST_FRAME_FILE``) and exits.
 
-    python bench/startup.py [--runs N]
+    python bench/startup.py [--runs N] [--json PATH]
+
+``--json PATH`` also writes the figure for ``bench/run_all.py`` (``bench/common.py``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def time_first_frame() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", default=None, help="write the figure here (for run_all)")
     args = parser.parse_args()
     torch_times, frame_times = [], []
     time_import_torch()  # warm the file cache for both
@@ -83,6 +86,22 @@ def main() -> None:
     print(
         f"  dltui     first frame               {f * 1000:7.0f} ms   {f / t:.2f}  (target <= 0.33)"
     )
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from common import Figure, write_figures
+
+        figure = Figure(
+            "startup: first frame",
+            t * 1000,
+            f * 1000,
+            "ms",
+            "import torch",
+            "<= 0.33x",
+            f / t <= 0.33 if args.runs > 1 else None,
+            note=f"median of {args.runs} alternating runs",
+            group="startup",
+        )
+        write_figures(args.json, [figure])
 
 
 if __name__ == "__main__":

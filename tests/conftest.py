@@ -172,6 +172,14 @@ async def _burst(pilot: Pilot, chars: str) -> None:
     await wait_until(pilot, lambda: _value(widget) == before + chars, f"{chars!r} to be typed")
 
 
+async def press_tab(pilot: Pilot) -> None:
+    """Tab in the REPL input; wait until its candidates came back from the worker."""
+    repl_input = pilot.app.query_one(ReplInput)
+    await pilot.press("tab")
+    await wait_until(pilot, lambda: not repl_input.completion_pending, "Tab's candidates")
+    await pilot.pause()  # the hint is a message posted by the input
+
+
 async def press_enter(pilot: Pilot) -> None:
     """Enter in the REPL input; wait until it took effect (it ran, or opened a line)."""
     repl_input = pilot.app.query_one(ReplInput)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount
@@ -24,6 +25,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui import __version__
+from tui.core.repl.capture import CAPTURE
 from tui.core.repl.history import History
 from tui.core.repl.session import Session, SessionInfo
 from tui.palette import pane_commands
@@ -31,8 +33,10 @@ from tui.palette import pane_commands
 if TYPE_CHECKING:
     from tui.core.builder.spec import LayerStack
     from widgets.builder.pane import StackBuilder
+    from widgets.monitor.fitting import FitStack
     from widgets.monitor.pane import MonitorPane
 from widgets.common.status_line import StatusLine
+from widgets.common.terminal import terminal_driver
 from widgets.repl.input import ReplInput
 from widgets.repl.pane import ReplPane
 
@@ -120,12 +124,26 @@ class DltuiApp(App[int]):
     ) -> None:
         super().__init__()
         self.session = Session(device)
-        self.workspace = Path(workspace)
-        self.watch_dir = watch
+        # Absolute from the start: REPL code may os.chdir, and a relative workspace would
+        # then move with it (the builder's export wrote /model.py while saying model.py).
+        self.workspace = Path(os.path.abspath(Path(workspace).expanduser()))
+        self.watch_dir = os.path.abspath(watch) if watch else None
         self.history = history if history is not None else History()
         self.engine_ready = False
         self._quit_armed = False
         self._panes_mounted = False
+
+    def get_driver_class(self) -> type[Driver]:
+        # Writes to the terminal kept by CAPTURE: fds 1 and 2 are a pipe while we run.
+        return terminal_driver(super().get_driver_class())
+
+    def on_load(self) -> None:
+        # Before Textual builds its driver: user code's prints, fd 1/2 writes and child
+        # processes land in the REPL output from here on, never on the terminal.
+        CAPTURE.start()
+
+    def on_unmount(self) -> None:
+        CAPTURE.stop()
 
     def compose(self) -> ComposeResult:
         yield Static(self._tabs_text("repl"), id="pane-tabs")
@@ -343,15 +361,19 @@ class DltuiApp(App[int]):
         stack = self.builder_pane.stack
         return stack.copy() if stack is not None else None
 
+    def on_fit_stack(self, event: FitStack) -> None:
+        # The monitor's f: the builder takes the fitted stack as one undoable edit.
+        self.builder_pane.set_stack(event.stack)
+
     def on_monitor_pane_progress_summary(self, event: MonitorPane.ProgressSummary) -> None:
         self.query_one(StatusLine).extra = event.text
 
     def on_monitor_pane_run_ended(self, event: MonitorPane.RunEnded) -> None:
-        trainer = self.monitor_pane.trainer
-        if trainer is None or event.state == "failed":
-            return
-        self.session.namespace["model"] = trainer.model
-        self.query_one(ReplPane).announce(f"monitor → model: the trained model ({event.state} run)")
+        # The monitor bound the model (never over the user's own `model`: it says where).
+        if event.model_name:
+            self.query_one(ReplPane).announce(
+                f"monitor → {event.model_name}: the trained model ({event.state} run)"
+            )
 
     async def action_quit(self) -> None:
         monitor = self.monitor_pane

@@ -74,11 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC.json")
     _global_options(p, suppress=True)
 
-    p = sub.add_parser("train", help="train a stack spec headless into a run directory")
-    p.add_argument("spec", metavar="SPEC.json")
+    p = sub.add_parser(
+        "train",
+        help="train a stack spec headless into a run directory (or --resume one)",
+        usage="dltui train SPEC.json --data DATA [options] | dltui train --resume RUN_DIR",
+    )
+    # Both optional here: ``--resume RUN_DIR`` takes them from the run's config.json;
+    # tui.commands.train asks for them otherwise, in argparse's words.
+    p.add_argument("spec", metavar="SPEC.json", nargs="?", default=None)
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a stopped or crashed run from its last checkpoint (with its own "
+        "spec, data and settings; --epochs, --device, --num-threads may change)",
+    )
     p.add_argument(
         "--data",
-        required=True,
+        default=None,
         metavar="DATA",
         help="spirals|moons|circles|xor|sine|linear[:k=v,...], or a .csv/.npz/.npy file "
         "or a folder of MNIST IDX files",

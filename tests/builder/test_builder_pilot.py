@@ -46,6 +46,16 @@ def quickstart_mlp() -> nn.Sequential:
     )
 
 
+def spirals_mlp(features: int = 2) -> nn.Sequential:
+    """The stack the builder starts with: 2 numbers in, 2 classes out (two spirals)."""
+    return nn.Sequential(
+        nn.Linear(features, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
+    )
+
+
+DEFAULT_TYPES = ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+
+
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -292,7 +302,7 @@ async def test_walkthrough_from_preset_to_repl_export_and_spec(
 async def test_bad_value_in_the_form_is_refused_inline_and_escape_cancels(pilot: Pilot) -> None:
     app = pilot.app
     builder = builder_of(pilot)
-    await go_to_row(pilot, 1)  # the preset's Linear
+    await go_to_row(pilot, 2)  # the default stack's second Linear
     before = builder.stack.copy() if builder.stack else None
     undo_depth = undo_depth_of(builder)
 
@@ -445,17 +455,19 @@ async def test_an_edit_waiting_behind_a_slow_propagation_is_not_lost(pilot: Pilo
 async def test_input_shape_dialog(pilot: Pilot) -> None:
     app = pilot.app
     builder = builder_of(pilot)
-    assert types_of(builder) == ["Flatten", "Linear"]  # the preset shown at start
+    assert types_of(builder) == DEFAULT_TYPES  # the stack shown at start
+    assert list(zip(cells(builder, SHAPE), cells(builder, PARAMS), strict=True)) == real_rows(
+        spirals_mlp(), (2,)
+    )
 
     await pilot.press("i")
-    await answer_prompt(pilot, "3, 32, 32")
+    await answer_prompt(pilot, "5")
     await settle(pilot)
-    assert builder.stack is not None and builder.stack.input_shape == (3, 32, 32)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    assert builder.stack is not None and builder.stack.input_shape == (5,)
     assert list(zip(cells(builder, SHAPE), cells(builder, PARAMS), strict=True)) == real_rows(
-        model, (3, 32, 32)
+        spirals_mlp(5), (5,)
     )
-    assert "input (3, 32, 32) float32" in static_text(pilot, "#builder-head")
+    assert "input (5,) float32" in static_text(pilot, "#builder-head")
 
     before = builder.stack.copy()
     await pilot.press("i")
@@ -474,6 +486,9 @@ async def test_input_shape_dialog(pilot: Pilot) -> None:
 async def test_pull_a_typed_sequential_from_the_repl_by_the_palette(pilot: Pilot) -> None:
     app = pilot.app
     assert isinstance(app, DltuiApp)
+    # A pulled module keeps the builder's input shape: make it the images this net takes.
+    await pick(pilot, "p", "No hidden")
+    await settle(pilot)
     await pilot.press("f2")
     code = "net = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Tanh(), nn.Linear(64, 10))"
     await run_code(pilot, app, code)
@@ -501,6 +516,8 @@ async def test_an_empty_stack_and_an_edit_that_changes_nothing(pilot: Pilot) -> 
     app = pilot.app
     assert isinstance(app, DltuiApp)
     builder = builder_of(pilot)
+    await pick(pilot, "p", "No hidden")
+    await settle(pilot)
     await pilot.press("x", "x")
     await settle(pilot)
     assert types_of(builder) == []
@@ -581,4 +598,4 @@ async def test_keys_before_torch_is_loaded_say_so_and_change_nothing(
             gate.set()
         await wait_engine(pilot)
         builder = await settle(pilot)
-        assert types_of(builder) == ["Flatten", "Linear"]
+        assert types_of(builder) == DEFAULT_TYPES

@@ -65,6 +65,11 @@ def test_parse_arg_reads_form_text() -> None:
         ("Conv2d", "padding_mode", "mirror", "one of 'zeros'"),
         ("Linear", "out_featurs", "3", "did you mean 'out_features'"),
         ("Lineer", "out_features", "3", "did you mean 'Linear'"),
+        # Sizes a layer cannot have: torch would build them without a word.
+        ("Linear", "out_features", "0", "must be at least 1, got 0"),
+        ("Conv2d", "stride", "(1, 0)", "every size must be at least 1, got (1, 0)"),
+        ("Conv2d", "padding", "-1", "must be at least 0, got -1"),
+        ("Embedding", "embedding_dim", "-4", "must be at least 1"),
     ],
 )
 def test_parse_arg_errors_say_what_was_expected(layer, arg, text, words) -> None:

@@ -134,6 +134,26 @@ def test_apply_fit_sets_the_value_propagation_found() -> None:
     assert softmax.apply_fit(row) is None and softmax.undo_depth == 0
 
 
+def test_apply_fit_inserts_the_missing_flatten_as_one_undoable_edit() -> None:
+    editor = StackEditor(PRESETS["LeNet-style CNN"].copy())
+    lenet = editor.stack
+    editor.delete(6)  # the Flatten: Linear(auto -> 120) would get the (16, 5, 5) map
+    editor.set_args(6, {"in_features": 400, "out_features": 120})
+    bad = first_error(propagate(editor.stack))
+    assert bad is not None and bad.index == 6
+    assert bad.fit_insert == "Flatten" and bad.fit is None  # 16 * 5 * 5 is 400 already
+
+    assert editor.apply_fit(bad) == Change(6, 7)  # the cursor stays on the Linear
+    assert types(editor)[6:8] == ["Flatten", "Linear"]
+    rows = propagate(editor.stack)
+    assert first_error(rows) is None and rows[-1].output_shape == (10,)
+    editor.undo()
+    assert types(editor)[6] == "Linear"  # one undo takes the whole fit back
+    editor.set_args(6, lenet.layers[7].args)
+    editor.insert(6, LayerSpec("Flatten", {}))
+    assert editor.stack == lenet
+
+
 def test_set_input_reruns_every_row_and_keeps_the_cursor() -> None:
     editor = mlp_editor()
     assert editor.set_input((3, 32, 32)) == Change(0, None)

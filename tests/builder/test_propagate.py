@@ -33,6 +33,9 @@ def test_presets_match_real_modules(name: str) -> None:
 
 def test_presets_match_hand_written_torch_models() -> None:
     torch_models = {
+        "Spirals MLP": nn.Sequential(
+            nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
+        ),
         "No hidden layer": nn.Sequential(nn.Flatten(), nn.Linear(784, 10)),
         "Quickstart MLP": nn.Sequential(
             nn.Flatten(),
@@ -93,10 +96,23 @@ def test_ten_billion_parameters_propagate_without_allocating() -> None:
 ERRORS = [
     # (stack, failing row, words in the error, fit)
     (
-        stack((1, 28, 28), ("Linear", {"in_features": 784, "out_features": 10}), ("ReLU", {})),
+        # A rank-1 input of the wrong size: the fit is in_features.
+        stack((100,), ("Linear", {"in_features": 784, "out_features": 10}), ("ReLU", {})),
         0,
-        ["Linear expects last dim 784 but receives (1, 28, 28)", "add Flatten", "28"],
-        {"in_features": 28},
+        ["Linear expects last dim 784 but receives (100,)", "set in_features to 100"],
+        {"in_features": 100},
+    ),
+    (
+        # (tokens, features) after an Embedding: a Linear per position is meant.
+        stack(
+            (12,),
+            ("Embedding", {"num_embeddings": 50, "embedding_dim": 16}),
+            ("Linear", {"in_features": 32, "out_features": 4}),
+            dtype="int64",
+        ),
+        1,
+        ["Linear expects last dim 32 but receives (12, 16)", "add Flatten", "in_features to 16"],
+        {"in_features": 16},
     ),
     (
         stack(
@@ -220,6 +236,41 @@ def test_error_rows_speak_plainly_and_fit_fixes_them(st, index, words, fit) -> N
         fixed = st.copy()
         fixed.layers[index].args.update(fit)
         check_against_real(fixed)
+
+
+LENET_WITHOUT_FLATTEN = stack(
+    (1, 28, 28),
+    ("Conv2d", {"in_channels": A, "out_channels": 16, "kernel_size": 5}),
+    ("MaxPool2d", {"kernel_size": 4}),
+    ("ReLU", {}),
+    ("Linear", {"in_features": 400, "out_features": 10}),
+)
+
+
+@pytest.mark.parametrize(
+    ("st", "index", "words", "fit"),
+    [
+        # A conv's map (16, 6, 6) into Linear(400): Flatten, then 576 features, not 6.
+        (LENET_WITHOUT_FLATTEN, 3, ["expects 400 features", "(16, 6, 6)"], {"in_features": 576}),
+        # The image straight into Linear(784): Flatten alone makes it fit.
+        (
+            stack((1, 28, 28), ("Linear", {"in_features": 784, "out_features": 10})),
+            0,
+            ["expects 784 features but receives (1, 28, 28)", "add Flatten before it"],
+            None,
+        ),
+    ],
+)
+def test_a_linear_after_a_missing_flatten_is_fitted_by_a_flatten(st, index, words, fit) -> None:
+    bad = propagate(st)[index]
+    for word in words:
+        assert word in bad.error
+    assert bad.fit_insert == "Flatten" and bad.fit == fit
+    fixed = st.copy()
+    fixed.layers[index].args.update(fit or {})
+    fixed.layers.insert(index, LayerSpec("Flatten", {}))
+    assert propagate(fixed)[-1].output_shape == (10,)
+    check_against_real(fixed)
 
 
 def test_propagator_reruns_only_from_the_edited_row() -> None:

@@ -61,6 +61,26 @@ def test_spec_json_matches_the_design_format() -> None:
             "layers[0].inplce: ReLU has no such argument (did you mean 'inplace'?)",
         ),
         ({"format": 1, "input_shap": [4], "layers": []}, "input_shap: unknown field"),
+        (
+            # torch builds Linear(2, 0) without a word: the spec refuses it, naming the field.
+            {"format": 1, "input_shape": [2], "layers": [{"type": "Linear", "out_features": 0}]},
+            "layers[0].out_features: must be at least 1, got 0",
+        ),
+        (
+            {
+                "format": 1,
+                "input_shape": [1, 8, 8],
+                "layers": [
+                    {"type": "Conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": [3, 0]}
+                ],
+            },
+            "layers[0].kernel_size: every size must be at least 1, got (3, 0)",
+        ),
+        ({"format": 1.0, "input_shape": [4], "layers": []}, "format: unsupported format 1.0"),
+        (
+            {"format": 1, "input_shape": [-(10**5000)], "layers": []},
+            "input_shape: expected a list of positive ints like [1, 28, 28], got [-<an int of",
+        ),
     ],
 )
 def test_spec_errors_name_the_place(data, message) -> None:
@@ -75,6 +95,31 @@ def test_json_syntax_error_names_file_line_and_column(tmp_path) -> None:
     path.write_text('{"format": 1,\n  "input_shape": [1, 28, 28],,\n}')
     with pytest.raises(SpecError, match=rf"^{path}:2:30: "):
         load_spec_file(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"a":' * 50_000 + "1" + "}" * 50_000, "nested too deeply"),
+        ('{"format": ' + "9" * 5000 + "}", "Exceeds the limit"),
+        ("\udcff not utf-8".encode("utf-8", "surrogateescape"), "cannot read"),
+    ],
+)
+def test_a_file_json_cannot_read_is_one_spec_error_naming_it(tmp_path, text, message) -> None:
+    path = tmp_path / "spec.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(SpecError) as info:
+        load_spec_file(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    assert len(str(info.value)) < 500
+
+
+def test_a_spec_error_is_one_bounded_line() -> None:
+    key = "k\n" * 100_000  # a key a megabyte long, with newlines in it
+    with pytest.raises(SpecError) as info:
+        LayerStack.from_dict({"format": 1, key: 1})
+    assert "\n" not in str(info.value) and len(str(info.value)) < 500
 
 
 def test_parse_shape_accepts_the_usual_spellings() -> None:

@@ -15,7 +15,9 @@ import pytest
 from torch import nn
 
 from tui.cli import main
-from tui.core.builder.spec import PRESETS, build_module, load_spec_file, save_spec_file
+from tui.core.builder.codegen import build_module
+from tui.core.builder.presets import PRESETS
+from tui.core.builder.spec import load_spec_file, save_spec_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +102,7 @@ BAD = {
     ),
     "shape mismatch": (
         spec([{"type": "Linear", "in_features": 784, "out_features": 10}]),
-        "layers[0] (Linear): Linear expects last dim 784 but receives (1, 28, 28)",
+        "layers[0] (Linear): Linear expects 784 features but receives (1, 28, 28): add Flatten",
     ),
     "format version": (spec([], format=2), "format: unsupported format 2"),
     "missing input_shape": ('{"format": 1, "layers": []}', "input_shape: missing"),

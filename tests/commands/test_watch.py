@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch  # noqa: F401  (imported here, not in wait_engine's bound: see below)
 from conftest import TIMEOUT_S, wait_engine
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -19,6 +22,7 @@ from tui.core.train.runs import RunDir
 from tui.core.train.series import MetricPoint
 from widgets.monitor.pane import MonitorPane
 
+REPO = Path(__file__).resolve().parents[2]
 SPEC = {
     "format": 1,
     "input_shape": [2],
@@ -59,9 +63,69 @@ def train_losses_in_file(run_dir: Path) -> list[tuple[int, float]]:
     return out
 
 
+# torch is imported at collection: a fresh process on a loaded machine otherwise spends
+# most of wait_engine's bound importing it in the app's start-up worker, and these tests
+# are about following a run, not start-up time.
+
+# A writer in another process that appends exactly the points it is told to, when told:
+# the watcher's growth is then observed step by step, whatever the machine's speed. (The
+# old test watched a real 12-epoch run for two different non-zero series lengths, and a
+# run that wrote everything between two drains made it time out: issue 11.)
+WRITER = """
+import sys
+from tui.core.train.runs import RunDir
+from tui.core.train.series import MetricPoint
+
+run = RunDir.at(sys.argv[1])
+step = 0
+for line in sys.stdin:
+    command = line.strip()
+    if command == "finish":
+        run.write_status("finished", step=step, epoch=1)
+        print("finished", flush=True)
+        break
+    points = []
+    for _ in range(int(command)):
+        step += 1
+        points.append(MetricPoint(step, 1, 1000.0 + step, "train/loss", 1.0 / step))
+    run.append_metrics(points)
+    run.flush()
+    run.write_status("running", step=step, epoch=1)
+    print(step, flush=True)
+"""
+
+
+class Writer:
+    """The controllable writer process."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(run_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+    def send(self, command: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()  # written and flushed when it answers
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def series_len(pane: MonitorPane, name: str = "train/loss") -> int:
+    # Looked up on every poll: the pane may replace its series objects.
+    series = pane.series.get(name)
+    return len(series) if series is not None else 0
+
+
 async def test_watch_follows_a_run_of_another_process_and_reattaches(tmp_path: Path) -> None:
-    spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps(SPEC))
     run_dir = tmp_path / "runs" / "external"
     app = watcher(tmp_path, run_dir)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -70,45 +134,19 @@ async def test_watch_follows_a_run_of_another_process_and_reattaches(tmp_path: P
         assert app.current_pane == "monitor"
         await poll(pilot, lambda: pane.watch_reader is not None, "watch mode")
         await poll(pilot, lambda: "waiting" in progress(app), "the waiting text")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tui",
-                "train",
-                str(spec),
-                "--data",
-                "spirals:n=400",
-                "--epochs",
-                "12",
-                "--batch-size",
-                "16",
-                "--run-dir",
-                str(run_dir),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        writer = Writer(run_dir)
         try:
-            series = pane.series["train/loss"]
-            seen: set[int] = set()
-
-            def grew() -> bool:
-                seen.add(len(series))
-                return len(seen - {0}) >= 2
-
-            await poll(pilot, grew, "the series to grow while the run writes")
-            await poll(pilot, lambda: proc.poll() is not None, "the training process")
-            assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+            for total in (5, 12, 30):
+                sent = await asyncio.to_thread(writer.send, str(total - series_len(pane)))
+                assert sent == str(total)
+                await poll(pilot, lambda t=total: series_len(pane) == t, f"{total} points")
+                await poll(pilot, lambda t=total: f"step {t}" in progress(app), f"step {total}")
+                assert "running" in progress(app)
+            assert await asyncio.to_thread(writer.send, "finish") == "finished"
             await poll(pilot, lambda: "finished" in progress(app), "the finished state")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        expected = train_losses_in_file(run_dir)
-        assert len(expected) == 12 * 20  # 320 training samples / 16
-        assert list(series.steps) == [s for s, _ in expected]
-        assert f"step {expected[-1][0]}" in progress(app)
+            writer.close()
+        assert list(pane.series["train/loss"].steps) == list(range(1, 31))
         assert pane.plot is not None and pane.plot.draws > 1
 
     # A second watcher, opened after the first has gone, reads the run from the start.
@@ -117,10 +155,40 @@ async def test_watch_follows_a_run_of_another_process_and_reattaches(tmp_path: P
         await wait_engine(pilot)
         pane2 = app2.query_one(MonitorPane)
         await poll(pilot, lambda: "finished" in progress(app2), "the second watcher")
-        series2 = pane2.series["train/loss"]
-        await poll(pilot, lambda: len(series2) == len(expected), "the full series")
-        assert list(series2.values) == [v for _, v in expected]
-        assert len(pane2.series["val/loss"]) == 12
+        await poll(pilot, lambda: series_len(pane2) == 30, "the full series")
+        assert list(pane2.series["train/loss"].values) == [1.0 / s for s in range(1, 31)]
+
+
+async def test_watch_shows_the_whole_series_of_a_dltui_train_run(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    run_dir = tmp_path / "runs" / "real"
+    app = watcher(tmp_path, run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_engine(pilot)
+        pane = app.query_one(MonitorPane)
+        await poll(pilot, lambda: pane.watch_reader is not None, "watch mode")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", "train", str(spec), "--data", "spirals:n=400",
+             "--epochs", "12", "--batch-size", "16", "--run-dir", str(run_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        try:
+            await poll(pilot, lambda: proc.poll() is not None, "the training process")
+            assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        expected = train_losses_in_file(run_dir)
+        assert len(expected) == 12 * 20  # 320 training samples / 16
+        await poll(pilot, lambda: "finished" in progress(app), "the finished state")
+        await poll(pilot, lambda: series_len(pane) == len(expected), "the whole series")
+        assert list(pane.series["train/loss"].steps) == [s for s, _ in expected]
+        assert list(pane.series["train/loss"].values) == [v for _, v in expected]
+        assert f"step {expected[-1][0]}" in progress(app)
+        await poll(pilot, lambda: series_len(pane, "val/loss") == 12, "the validation points")
 
 
 async def test_watch_tolerates_a_torn_last_line(tmp_path: Path) -> None:

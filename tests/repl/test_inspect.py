@@ -16,10 +16,10 @@ from tui.core.repl.inspect import (
     VarInfo,
     describe,
     describe_namespace,
-    human_bytes,
     memory_by_device,
     tensor_stats,
 )
+from tui.core.text import human_bytes
 
 
 def test_human_bytes() -> None:

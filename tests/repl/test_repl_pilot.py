@@ -19,6 +19,7 @@ import torch
 from conftest import (
     TIMEOUT_S,
     press_enter,
+    press_tab,
     run_code,
     send_keys,
     submit,
@@ -32,7 +33,8 @@ from textual.widgets import DataTable, Static
 from tui.app import DltuiApp
 from tui.core.repl import inspect as summary
 from tui.core.repl.history import History
-from tui.core.repl.inspect import describe_namespace, human_bytes, memory_by_device
+from tui.core.repl.inspect import describe_namespace, memory_by_device
+from tui.core.text import human_bytes, shape_text
 from widgets.common.help_screen import HelpScreen
 from widgets.common.status_line import StatusLine
 from widgets.repl.history_search import HistorySearchScreen
@@ -70,8 +72,7 @@ def expected_row(obj: object) -> list[str]:
         shape, dtype, device = tuple(obj.shape), str(obj.dtype).removeprefix("torch."), "cpu"
         numel, nbytes = obj.numel(), obj.numel() * obj.element_size()
         grad = "requires_grad" if obj.requires_grad else ""
-    shape_text = "(" + ", ".join(str(s) for s in shape) + ")"
-    return [shape_text, dtype, device, grad, f"{numel:,}", human_bytes(nbytes)]
+    return [shape_text(shape), dtype, device, grad, f"{numel:,}", human_bytes(nbytes)]
 
 
 # -- the seed's walkthrough --
@@ -387,14 +388,14 @@ async def test_tab_completes_from_the_live_namespace(make_app: AppFactory) -> No
         hint = app.query_one("#completion-hint", Static)
         candidates = sorted(a for a in dir(torch.ones(1)) if a.startswith("sh"))
         await type_text(pilot, "t.sh")
-        await pilot.press("tab")
+        await press_tab(pilot)
         assert repl_input.text == "t.sh"  # nothing in common beyond "sh": the hint lists them
         assert text_of(hint).split() == candidates
         assert hint.display
-        await pilot.press("tab")  # Tab again cycles through them
+        await press_tab(pilot)  # Tab again cycles through them
         assert repl_input.text == f"t.{candidates[0]}"
         assert f"[{candidates[0]}]" in text_of(hint)  # the current one is marked
-        await pilot.press("tab")
+        await press_tab(pilot)
         assert repl_input.text == f"t.{candidates[1]}"
         assert repl_input.cursor_location == (0, len(repl_input.text))
         await pilot.press("space")  # another key ends the cycle and hides the hint
@@ -402,17 +403,17 @@ async def test_tab_completes_from_the_live_namespace(make_app: AppFactory) -> No
 
         await pilot.press("ctrl+c")
         await type_text(pilot, "torch.matm")
-        await pilot.press("tab")
+        await press_tab(pilot)
         assert repl_input.text == "torch.matmul"  # a single candidate is inserted
         await pilot.press("ctrl+c")
         # Extending to a common prefix, then Tab again cycles right away.
         masked = sorted(a for a in dir(torch) if a.startswith("masked"))
         await type_text(pilot, "torch.mas")
-        await pilot.press("tab")
+        await press_tab(pilot)
         assert repl_input.text == "torch.masked"
-        await pilot.press("tab")
+        await press_tab(pilot)
         assert repl_input.text == f"torch.{masked[0]}"
-        await pilot.press("tab")
+        await press_tab(pilot)
         assert repl_input.text == f"torch.{masked[1]}"
 
 

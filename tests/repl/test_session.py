@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tui.core.repl.session import OUTPUT_LIMIT, PRELOADED, RunResult, Session, is_complete
+from tui.core.repl.completeness import is_complete
+from tui.core.repl.session import OUTPUT_LIMIT, PRELOADED, RunResult, Session
 
 
 @pytest.fixture

@@ -150,14 +150,15 @@ async def test_bad_input_says_what_is_wrong_and_writes_nothing(tmp_path: Path) -
         assert "Traceback" not in text_of(msg)
         assert pane.trainer is None
 
-        # The default builder stack takes 1x28x28 images; spirals are 2 numbers.
-        set_form(app, model="builder", data="spirals")
+        # The default builder stack takes 2 numbers (spirals); these samples have 5.
+        set_form(app, model="builder", data="linear:features=5")
         msg.remove_class("-error")
         msg.update("")
         await pilot.press("s")
         await poll(pilot, lambda: msg.has_class("-error"), "the shape error")
         text = text_of(msg)
-        assert "input shape" in text and "2" in text, text
+        assert "input shape" in text and "5" in text, text
+        assert "f fits" in text, text  # the one-key fix is offered
         assert pane.trainer is None
 
         # lr typed by keys into the form; enter in the form starts the run.

@@ -7,17 +7,33 @@ written: one line on stderr, exit code 2, no run directory. Progress is the moni
 progress line, rewritten in place on a terminal, and one line per epoch otherwise (a log
 file, CI); at the end the final metrics go to stdout.
 
+``--resume RUN_DIR`` continues a stopped or crashed run from its last checkpoint through
+:func:`~tui.core.train.resume.resume_run` (the monitor's resume key too).
+
 Exit codes: 0 finished, 1 the run failed (reason on stderr and in status.json),
-2 bad input, 130 interrupted with ctrl+c (the run is stopped cleanly: last checkpoint,
-status "stopped").
+2 bad input (a finished run given to --resume included), 128 + the signal's number when
+stopped by a signal: 130 ctrl+c (SIGINT), 143 SIGTERM, 129 SIGHUP (an SSH session
+dropped). The run is then stopped cleanly: the trainer finishes its step, writes
+checkpoint-last.pt and status "stopped", and its thread is joined before the process
+exits. The signal handlers only set a flag: an exception raised inside ``Thread.join``
+(as the default ctrl+c handler does) can leave Python 3.11's thread marked finished
+while it still runs inside torch, and the interpreter then aborts at exit ("terminate
+called without an active exception"). A second signal, or a trainer that does not stop
+within :data:`STOP_TIMEOUT` seconds, leaves at once with ``os._exit`` after writing
+"stopped" (the checkpoint of the last complete epoch is kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
+import signal
 import sys
-from typing import TextIO
+import time
+from types import FrameType
+from typing import Any, TextIO
 
 from tui.core.builder.spec import SpecError, load_spec_file
 from tui.core.devices import default_device
@@ -30,6 +46,10 @@ from tui.core.train.trainer import Trainer
 __all__ = ["run_train_command", "settings_from_args"]
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress-line updates on a terminal
+STOP_TIMEOUT = 60.0  # seconds a stopping trainer gets to finish its step and checkpoint
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 # The TrainConfig fields that have a ``dltui train`` option of the same name.
 OPTIONS = (
     "loss",
@@ -70,7 +90,33 @@ def _command_line(args: argparse.Namespace) -> list[str]:
     return cmd
 
 
+def _resume_conflict(args: argparse.Namespace) -> str | None:
+    """Why these options cannot go with ``--resume``, or None."""
+    from tui.core.train.resume import RESUME_OPTIONS
+
+    if args.spec is not None:
+        return "SPEC.json: --resume trains the spec recorded in the run's config.json"
+    for name in ("data", "run_dir", *OPTIONS):
+        if name not in RESUME_OPTIONS and getattr(args, name, None) is not None:
+            flag = "--" + name.replace("_", "-")
+            allowed = ", ".join("--" + o.replace("_", "-") for o in RESUME_OPTIONS)
+            return (
+                f"{flag}: --resume continues the run with its own settings "
+                f"(only {allowed} may change)"
+            )
+    return None
+
+
 def _prepare(args: argparse.Namespace) -> PreparedRun:
+    if getattr(args, "resume", None) is not None:
+        from tui.core.train.resume import resume_run
+
+        problem = _resume_conflict(args)
+        if problem is not None:
+            raise PrepareError(problem)
+        changes = {"epochs": args.epochs, "device": getattr(args, "device", None)}
+        changes["num_threads"] = args.num_threads
+        return resume_run(args.resume, changes=changes)
     try:
         stack = load_spec_file(args.spec)
     except SpecError as exc:
@@ -93,6 +139,7 @@ class _ProgressPrinter:
         self.stream = stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.epochs = EpochLines(epochs)
+        self.silent = False  # stderr has gone (a dropped SSH session): train on quietly
         self._width = 0
 
     def update(self, trainer: Trainer) -> None:
@@ -100,6 +147,8 @@ class _ProgressPrinter:
         # buffer from growing.
         p = trainer.progress
         self.epochs.feed(trainer.buffer.drain())
+        if self.silent:
+            return
         if self.tty:
             # One terminal row, or the carriage return would rewrite only the last one.
             columns = shutil.get_terminal_size().columns
@@ -119,33 +168,128 @@ class _ProgressPrinter:
             self.stream.flush()
 
 
+def _say(text: str) -> None:
+    """A line on stderr; a terminal that has gone (SIGHUP) must not stop the shutdown."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP as a flag the progress loop polls (see the module
+    docstring for why no exception); a second signal leaves at once."""
+
+    def __init__(self, on_second: Any) -> None:
+        self.signum: int | None = None
+        self._on_second = on_second
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        for sig in STOP_SIGNALS:
+            # An ignored signal stays ignored: `nohup dltui train ... &` asked for SIGHUP
+            # (and a background job of a script for SIGINT) not to stop the run.
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        else:
+            self._on_second(signum)
+
+    def interrupt(self) -> None:
+        """A KeyboardInterrupt raised anyway (a test, a handler not installed)."""
+        if self.signum is None:
+            self.signum = signal.SIGINT
+        else:
+            self._on_second(signal.SIGINT)
+
+
+def _exit_now(run: PreparedRun, signum: int, why: str) -> None:
+    """Leave without waiting for the trainer: status "stopped" (the checkpoint of the
+    last complete epoch stays), then ``os._exit``, which runs no interpreter
+    finalization that would abort on a thread still inside torch."""
+    with contextlib.suppress(Exception):
+        p = run.trainer.progress
+        run.run_dir.write_status(
+            RunState.STOPPED,
+            error=None,
+            step=p.step,
+            epoch=p.epoch,
+            epochs=p.epochs,
+            note=why,
+        )
+    _say(f"dltui: {why}; run directory {run.run_dir.path}")
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(128 + signum)
+
+
 def run_train_command(args: argparse.Namespace) -> int:
-    """Run ``dltui train`` with parsed ``args``; returns the exit code (0, 1, 2 or 130)."""
+    """Run ``dltui train`` with parsed ``args``; returns the exit code (0, 1, 2, or
+    128 + a signal's number)."""
+    if getattr(args, "resume", None) is None and (args.spec is None or args.data is None):
+        missing = ", ".join(
+            name for name, v in (("SPEC.json", args.spec), ("--data", args.data)) if v is None
+        )
+        print(
+            f"dltui train: error: the following arguments are required: {missing} "
+            "(see dltui train --help)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         run = _prepare(args)
     except PrepareError as exc:
         print(f"dltui: error: {exc.text(as_flag=True)}", file=sys.stderr)
         return 2
-    trainer, path = run.trainer, run.run_dir.path
-    print(f"dltui: training into {path} ({run.description})", file=sys.stderr)
-    printer = _ProgressPrinter(sys.stderr, run.config.epochs)
-    try:
-        trainer.start()
-        while not trainer.join(PROGRESS_INTERVAL):
-            printer.update(trainer)
-        printer.update(trainer)
-    except KeyboardInterrupt:
-        printer.finish()
-        print("dltui: stopping (ctrl+c again to quit at once)...", file=sys.stderr)
-        trainer.stop()
-        try:
-            trainer.join()
-        except KeyboardInterrupt:
-            print("dltui: quit without saving", file=sys.stderr)
-            return 130
-        print(f"dltui: stopped; run directory {path}", file=sys.stderr)
+    except KeyboardInterrupt:  # while loading data: nothing is training yet
+        _say("dltui: interrupted")
         return 130
-    printer.finish()
+    trainer, path = run.trainer, run.run_dir.path
+    verb = "resuming" if run.resumed else "training into"
+    print(f"dltui: {verb} {path} ({run.description})", file=sys.stderr)
+    printer = _ProgressPrinter(sys.stderr, run.config.epochs)
+
+    def second(signum: int) -> None:
+        _exit_now(run, signum, "stopped at once (second signal)")
+
+    with _StopSignals(second) as signals:
+        trainer.start()
+        deadline: float | None = None
+        while True:
+            try:
+                if trainer.join(PROGRESS_INTERVAL):
+                    break
+                if signals.signum is None:
+                    printer.update(trainer)
+                elif deadline is None:
+                    # Stop once: finish the step, write the checkpoint, status "stopped".
+                    deadline = time.monotonic() + STOP_TIMEOUT
+                    with contextlib.suppress(OSError, ValueError):
+                        printer.finish()
+                    name = signal.Signals(signals.signum).name
+                    _say(f"dltui: {name}: stopping after this step (again to quit at once)...")
+                    trainer.stop()
+                elif time.monotonic() > deadline:
+                    _exit_now(run, signals.signum, "the trainer did not stop in time")
+            except KeyboardInterrupt:
+                signals.interrupt()
+            except OSError:
+                printer.silent = True
+        if signals.signum is not None:
+            _say(f"dltui: stopped; run directory {path}")
+            return 128 + signals.signum
+    with contextlib.suppress(OSError, ValueError):
+        printer.update(trainer)
+        printer.finish()
 
     if trainer.state == RunState.FAILED:
         print(f"dltui: training failed: {trainer.error}", file=sys.stderr)

@@ -142,13 +142,13 @@ class StackBuilder(Vertical, can_focus=False):
     def engine_ready(self) -> None:
         """Called by the app once torch is imported: warm the meta path, show a preset."""
         from tui.core.builder.edits import StackEditor
-        from tui.core.builder.presets import PRESETS
+        from tui.core.builder.presets import default_stack
         from tui.core.builder.propagate import Propagator
 
         self._propagator = Propagator()
         self.ready = True
         if self.editor is None:
-            self.editor = StackEditor(PRESETS["No hidden layer"].copy())
+            self.editor = StackEditor(default_stack())
         self._propagate(0)
 
     # -- propagation --
@@ -305,7 +305,7 @@ class StackBuilder(Vertical, can_focus=False):
         if bad is None:
             self.notify("Nothing to fit: every row fits its input.")
             return
-        if not bad.fit:
+        if not bad.fit and not bad.fit_insert:
             self.notify(f"Row {bad.index} has no one-argument fix: {bad.error}", severity="warning")
             return
         self._show(self.editor.apply_fit(bad))

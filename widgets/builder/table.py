@@ -1,7 +1,7 @@
 """The builder's layer table and the lines around it: what a user reads of a stack.
 
 :class:`LayerTable` shows one row per layer (index, type, arguments, output shape,
-parameters, share of the total); :func:`head_text`, :func:`totals_text` and
+parameters, mult-adds, share of the total); :func:`head_text`, :func:`totals_text` and
 :func:`error_text` are the line above it and the two below. Shapes come from the
 propagation rows; a row not propagated yet shows ``…``, a row below an error ``-``.
 """
@@ -15,27 +15,29 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from tui.core.text import human_bytes, shape_text
+from widgets.builder.columns import Layout, RowCells, fit_columns
 
 if TYPE_CHECKING:
     from tui.core.builder.propagate import RowResult, StackTotals
     from tui.core.builder.spec import LayerStack
 
-SHAPE_COLUMN = 3
-"""The output-shape column, the one an error sentence is cut to fit."""
-
 
 class LayerTable(DataTable[str | Text]):
-    """One row per layer of a stack, with its propagated shape and parameters."""
+    """One row per layer of a stack, with its propagated shape, parameters and mult-adds.
+
+    The columns are laid out again on every render (:func:`~widgets.builder.columns.
+    fit_columns`) from the current cells and the table's width, so that they shrink back
+    after a wide stack and every column stays in sight at 80 columns.
+    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id, classes=classes)
-        self.add_column("#", key="index")
-        self.add_column("layer", key="layer")
-        self.add_column("arguments", key="args")
-        self.add_column("output shape", key="shape")
-        # Numbers right-aligned, so that their magnitudes line up.
-        self.add_column(Text("params", justify="right"), key="params")
-        self.add_column(Text("share", justify="right"), key="share")
+        self._set_columns(fit_columns([], 10**6))
+
+    def _set_columns(self, layout: Layout) -> None:
+        for key, label, right in zip(layout.keys, layout.labels, layout.right, strict=True):
+            # Numbers right-aligned, so that their magnitudes line up.
+            self.add_column(Text(label, justify="right") if right else label, key=key)
 
     def show_stack(
         self, stack: LayerStack, rows: list[RowResult], totals: StackTotals | None
@@ -44,59 +46,69 @@ class LayerTable(DataTable[str | Text]):
 
         The cursor stays on its row number (on the last row if the stack got shorter).
         """
-        # The catalogue imports torch; the builder pane is mounted before torch loads.
-        from tui.core.builder.catalogue import format_arg
-
         cursor = self.cursor_row
-        self.clear()
-        # Shares of a sum cut short by an error row would mislead: none until it is fixed.
-        total = totals.params_total if totals and totals.error_index is None else 0
-        cells: list[list[str]] = []
-        errors: dict[int, str] = {}
-        for i, layer in enumerate(stack.layers):
-            row = rows[i] if i < len(rows) else None
-            args = ", ".join(f"{k}={format_arg(v)}" for k, v in layer.args.items())
-            if row is None:
-                shape, params, share = "…", "", ""
-            elif row.error:
-                shape, params, share = "", "", ""
-                errors[i] = row.error
-            elif row.blocked or row.output_shape is None:
-                shape, params, share = "-", "", ""
-            else:
-                shape = shape_text(row.output_shape)
-                params = f"{row.params_total:,}" if row.params_total else "0"
-                share = (
-                    f"{100 * row.params_total / total:.1f}%" if total and row.params_total else ""
-                )
-            cells.append([str(i), layer.type, args, shape, params, share])
-        # An error is a sentence; whole, it would widen the shape column past the pane and
-        # scroll params and share out of sight. The row gets what fits (the full sentence
-        # and its fix are under the table, in error_text).
-        room = self._shape_room(cells)
-        for i, error in errors.items():
-            # The layer column names the type already: drop it from the sentence.
-            error = error.removeprefix(f"{stack.layers[i].type} ")
-            cells[i][SHAPE_COLUMN] = _error_cell(error, room)
-        for i, row_cells in enumerate(cells):
-            *text, params, share = row_cells
+        layout = fit_columns(row_cells(stack, rows, totals), self._room(len(stack.layers)))
+        # Columns too: a DataTable column never narrows, and the labels change with width.
+        self.clear(columns=True)
+        self._set_columns(layout)
+        for i, cells in enumerate(layout.rows):
             self.add_row(
-                *text, Text(params, justify="right"), Text(share, justify="right"), key=str(i)
+                *(
+                    Text(c, justify="right") if right else c
+                    for c, right in zip(cells, layout.right, strict=True)
+                ),
+                key=str(i),
             )
         if stack.layers:
             self.move_cursor(row=min(cursor, len(stack.layers) - 1))
 
-    def _shape_room(self, cells: list[list[str]]) -> int:
-        """Columns left for the shape cell once the other columns have their width."""
+    def _room(self, n_rows: int) -> int:
+        """Columns the cells may take: the width, less a vertical scrollbar if one shows."""
         width = self.size.width or self.screen.size.width  # 0 while the pane is hidden
-        pad = 2 * self.cell_padding
-        others = sum(
-            max([len(str(column.label)), *(len(row[c]) for row in cells)]) + pad
-            for c, column in enumerate(self.columns.values())
-            if c != SHAPE_COLUMN
-        )
-        # Leave room for the shape column's padding and a vertical scrollbar.
-        return width - others - pad - 2
+        height = self.size.height or self.screen.size.height
+        if n_rows + 1 > height:  # the header is a row too
+            width -= self.styles.scrollbar_size_vertical
+        return width
+
+
+def row_cells(
+    stack: LayerStack, rows: list[RowResult], totals: StackTotals | None
+) -> list[RowCells]:
+    """Each layer's texts in their long and short forms (see :mod:`widgets.builder.columns`).
+
+    A row not propagated yet shows ``…``, a row below an error ``-``.
+    """
+    # The catalogue imports torch; the builder pane is mounted before torch loads.
+    from tui.core.builder.catalogue import CATALOGUE, format_arg
+
+    # Shares of a sum cut short by an error row would mislead: none until it is fixed.
+    total = totals.params_total if totals and totals.error_index is None else 0
+    out = []
+    for i, layer in enumerate(stack.layers):
+        row = rows[i] if i < len(rows) else None
+        args = ", ".join(f"{k}={format_arg(v)}" for k, v in layer.args.items())
+        # Required arguments by position, in the class's order, as torch code writes them.
+        params = CATALOGUE[layer.type].params if layer.type in CATALOGUE else []
+        required = [p.name for p in params if p.required and p.name in layer.args]
+        short = [format_arg(layer.args[name]) for name in required] + [
+            f"{k}={format_arg(v)}" for k, v in layer.args.items() if k not in required
+        ]
+        cells = RowCells(str(i), layer.type, args, ", ".join(short), "", None, None, "")
+        if row is None:
+            cells.shape = "…"
+        elif row.error:
+            # The layer column names the type already: drop it from the sentence.
+            cells.error = row.error.removeprefix(f"{layer.type} ")
+        elif row.blocked or row.output_shape is None:
+            cells.shape = "-"
+        else:
+            cells.shape = shape_text(row.output_shape)
+            cells.params = row.params_total
+            cells.mult_adds = row.mult_adds
+            if total and row.params_total:
+                cells.share = f"{100 * row.params_total / total:.1f}%"
+        out.append(cells)
+    return out
 
 
 def head_text(stack: LayerStack, spec_path: Path | None, workspace: Path) -> str:
@@ -138,21 +150,13 @@ def error_text(rows: list[RowResult]) -> str:
     bad = next((r for r in rows if r.error), None)
     if bad is None:
         return ""
-    fix = ""
+    fixes = [f"add {bad.fit_insert} before it"] if bad.fit_insert else []
     if bad.fit:
-        fix = " · press f to set " + ", ".join(f"{k}={v}" for k, v in bad.fit.items())
+        fixes.append("set " + ", ".join(f"{k}={v}" for k, v in bad.fit.items()))
+    fix = " · press f to " + " and ".join(fixes) if fixes else ""
     # The engine's sentence already starts with the layer type.
     return f"✗ row {bad.index}: {bad.error}{fix}"
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _error_cell(error: str, width: int) -> str:
-    """``✗ error`` in ``width`` columns: whole, or its first clause, or a pointer below
-    (a clause cut to a dozen letters says nothing)."""
-    for text in ("✗ " + error, "✗ " + error.split(": ", 1)[0]):
-        if len(text) <= width:
-            return text
-    return "✗ see below"

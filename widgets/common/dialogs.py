@@ -1,4 +1,4 @@
-"""Small modal dialogs shared by the panes: a validated prompt, a fuzzy picker, a code view.
+"""Small modal dialogs shared by the panes: a validated prompt, a filterable list, a code view.
 
 Each returns its answer through ``dismiss`` (None when cancelled with Escape). A prompt's
 validator returns an error message, shown inline, and the dialog stays open: bad input
@@ -7,13 +7,14 @@ never closes it and never changes anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static, TextArea
@@ -62,15 +63,35 @@ class PromptDialog(ModalScreen[str | None]):
 
 @dataclass(frozen=True)
 class Choice:
-    """One entry of a :class:`PickerDialog`."""
+    """One entry of a :class:`PickerDialog`: ``key`` is what picking it returns."""
 
     key: str
     label: str
     hint: str = ""
 
 
+ChoiceFilter = Callable[[str, Sequence[Choice]], list[Choice]]
+"""(query, every choice) -> the choices to show, best first."""
+
+
+def fuzzy_filter(query: str, choices: Sequence[Choice]) -> list[Choice]:
+    """Choices that fuzzy-match ``query``, best first; all of them for a blank query."""
+    if not query.strip():
+        return list(choices)
+    matcher = Matcher(query.strip())
+    scored = [(matcher.match(f"{c.label} {c.hint}"), i, c) for i, c in enumerate(choices)]
+    # Prefer matches in the name itself, then the description.
+    scored = [(max(matcher.match(c.label) * 2, s), i, c) for s, i, c in scored if s > 0]
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    return [c for _, _, c in scored]
+
+
 class PickerDialog(ModalScreen[str | None]):
-    """Type to fuzzy-filter the choices; Enter picks the highlighted one."""
+    """The filterable-list modal: type to filter the choices, Enter picks the highlighted one.
+
+    ``choose`` decides which choices a query shows and in what order (fuzzy by default);
+    Up/Down move the highlight, Escape cancels. Labels are plain text, never markup.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel"),
@@ -78,16 +99,25 @@ class PickerDialog(ModalScreen[str | None]):
         Binding("up", "move(-1)", "Previous", show=False),
     ]
 
-    def __init__(self, title: str, choices: list[Choice]) -> None:
+    def __init__(
+        self,
+        title: str,
+        choices: Sequence[Choice],
+        *,
+        placeholder: str = "type to filter (fuzzy)",
+        choose: ChoiceFilter = fuzzy_filter,
+    ) -> None:
         super().__init__()
         self._title = title
-        self._choices = choices
+        self._choices = list(choices)
+        self._placeholder = placeholder
+        self._choose = choose
         self._shown: list[Choice] = list(choices)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
-            yield Input(placeholder="type to filter (fuzzy)", id="picker-query")
+            yield Input(placeholder=self._placeholder, id="picker-query")
             yield OptionList(id="picker-options")
 
     def on_mount(self) -> None:
@@ -99,22 +129,13 @@ class PickerDialog(ModalScreen[str | None]):
         self._refilter(event.value)
 
     def _refilter(self, query: str) -> None:
-        if query.strip():
-            matcher = Matcher(query.strip())
-            scored = [
-                (matcher.match(f"{c.label} {c.hint}"), i, c) for i, c in enumerate(self._choices)
-            ]
-            # Prefer matches in the name itself, then the description.
-            scored = [(max(matcher.match(c.label) * 2, s), i, c) for s, i, c in scored if s > 0]
-            scored.sort(key=lambda t: (-t[0], t[1]))
-            self._shown = [c for _, _, c in scored]
-        else:
-            self._shown = list(self._choices)
+        self._shown = self._choose(query, self._choices)
         options = self.query_one(OptionList)
         options.clear_options()
         for c in self._shown:
             text = f"{c.label:<18} {c.hint}" if c.hint else c.label
-            options.add_option(Option(text.replace("[", r"\[")))
+            # Content, not a str: a str prompt is markup, and "x[0]" would lose its index.
+            options.add_option(Option(Content(text)))
         if self._shown:
             options.highlighted = 0
 

@@ -12,7 +12,7 @@ import time
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.core.repl.inspect import human_bytes
+from tui.core.text import human_bytes
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 

@@ -3,17 +3,28 @@
 plotext's ``build()`` costs ~9 ms for 10^3 points but seconds for 10^6, so the plot is
 never handed raw series: train loss comes as per-column min/max points (``MetricSeries``
 keeps them incrementally, so a redraw costs the same at step 100 as at step 10^6),
-validation points are one per epoch. Log scale drops values <= 0 first (plotext raises
-``math domain error`` on them). Imported lazily: plotext is not needed for the first frame.
+validation points are one per epoch. Imported lazily: plotext is not needed for the
+first frame.
+
+Log scale is done here, not by plotext: plotext's own ``yscale("log")`` transforms its
+stored data in place at every ``build()``, so a re-render without new data (a resize)
+took the log of a log and raised "math domain error". The plot is handed log10 of the
+positive values on a linear axis, with ticks labelled in the original units. A render or
+draw error is shown inside the plot and never raised out of the compositor: the app and
+the run go on.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.text import Text
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from tui.core.text import first_line
 from tui.core.train.series import MetricSeries, downsample_minmax, drop_nonpositive
 
 OVERLAY_COLORS = ["magenta", "green", "yellow", "blue", "red"]
@@ -38,6 +49,20 @@ class LossPlot(PlotextPlot):
         self.xaxis = "step"  # step | epoch | time
         self.logy = False
         self.draws = 0
+        self.error: str | None = None  # the last draw's or render's error, shown instead
+        self._ylog_range: tuple[float, float] | None = None  # log10 range of the left axis
+
+    def render(self) -> RenderResult:
+        if self.error is None:
+            try:
+                return super().render()
+            except Exception as exc:  # plotext's, on data or sizes it cannot handle
+                self.error = f"{type(exc).__name__}: {first_line(exc)}"
+        return Text(
+            f"the plot could not be drawn ({self.error}); the run goes on. "
+            "l toggles log-y, a changes the x axis",
+            style="red",
+        )
 
     def _x(self, series: MetricSeries, xs: np.ndarray, spe: int) -> np.ndarray:
         if self.xaxis == "epoch":
@@ -59,11 +84,30 @@ class LossPlot(PlotextPlot):
     def _line(self, xs: np.ndarray, ys: np.ndarray, **kwargs: object) -> None:
         if self.logy:
             xs, ys = drop_nonpositive(xs, ys)
+            ys = np.log10(ys)
+            finite = np.isfinite(ys)
+            xs, ys = xs[finite], ys[finite]
+            if len(ys):
+                lo, hi = float(ys.min()), float(ys.max())
+                if self._ylog_range is not None:
+                    lo, hi = min(lo, self._ylog_range[0]), max(hi, self._ylog_range[1])
+                self._ylog_range = (lo, hi)
         if len(xs):
             self.plt.plot(xs.tolist(), ys.tolist(), **kwargs)
 
     def draw(self, data: PlotData) -> None:
+        """Rebuild the figure from ``data``; an error is kept and shown by render."""
+        try:
+            self._draw(data)
+            self.error = None
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {first_line(exc)}"
+        self.draws += 1
+        self.refresh()
+
+    def _draw(self, data: PlotData) -> None:
         plt = self.plt
+        self._ylog_range = None
         plt.clear_data()
         plt.clear_figure()
         width = max(10, self.size.width - 12)
@@ -104,8 +148,24 @@ class LossPlot(PlotextPlot):
                 marker="hd",
                 label="val acc",
             )
-        plt.yscale("log" if self.logy and has_data else "linear")
+        if self._ylog_range is not None:
+            ticks, labels = log_ticks(*self._ylog_range)
+            plt.yticks(ticks, labels)
         if not has_data:
             plt.title("no data yet: start a run (s) or compare past runs (c)")
-        self.draws += 1
-        self.refresh()
+
+
+def log_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list[str]]:
+    """Tick positions on a log10 axis spanning ``[lo, hi]`` and their labels in the
+    original units (1e-3 ... 10): whole decades, or 1-2-5 steps within a decade or two."""
+    first, last = math.floor(lo), math.ceil(hi)
+    if last - first <= 2:
+        values = [m * 10.0**k for k in range(first, last + 1) for m in (1, 2, 5)]
+        ticks = [math.log10(v) for v in values if lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+        if len(ticks) >= 2:
+            return ticks, [f"{10**t:.3g}" for t in ticks]
+    step = max(1, math.ceil((last - first + 1) / most))
+    ticks = [float(k) for k in range(first, last + 1, step) if lo - 1e-9 <= k <= hi + 1e-9]
+    if len(ticks) < 2:  # less than a decade between two ticks: label the ends
+        ticks = sorted({lo, hi})
+    return ticks, [f"{10.0**t:.3g}" for t in ticks]

@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
 from tui.core.train.config import RunState
+from tui.core.train.handoff import ModelHandoff
 from tui.core.train.settings import BUILDER, PrepareError, RunSettings, settings_from_form
+from widgets.monitor.fitting import FitOffer, fit_hint
+from widgets.monitor.keys import MONITOR_BINDINGS
 from widgets.monitor.run_form import RunForm
 from widgets.monitor.runs_table import RunsTable
 
@@ -43,99 +45,10 @@ DRAIN_INTERVAL = 0.25
 SERIES = ("train/loss", "val/loss", "val/accuracy", "lr")
 
 
-class MonitorPane(Vertical):
+class MonitorPane(FitOffer, Vertical):
     """Config form, progress, loss plot and the workspace's runs."""
 
-    BINDINGS = [
-        Binding(
-            "s",
-            "start",
-            "Start",
-            id="monitor.start",
-            tooltip="Start a run with the form's settings",
-        ),
-        Binding(
-            "space", "pause", "Pause/resume", id="monitor.pause", tooltip="Pause or resume the run"
-        ),
-        Binding(
-            "n",
-            "step",
-            "Step",
-            show=False,
-            id="monitor.step",
-            tooltip="One optimizer step while paused",
-        ),
-        Binding(
-            "x",
-            "stop",
-            "Stop",
-            id="monitor.stop",
-            tooltip="Stop after the current step (checkpoint kept)",
-        ),
-        Binding(
-            "plus,equals_sign",
-            "lr(2.0)",
-            "lr×2",
-            id="monitor.lr_up",
-            tooltip="Double the learning rate (applies at the next step)",
-        ),
-        Binding(
-            "minus", "lr(0.5)", "lr÷2", id="monitor.lr_down", tooltip="Halve the learning rate"
-        ),
-        Binding(
-            "right_square_bracket",
-            "smoothing(0.1)",
-            "Smooth+",
-            show=False,
-            id="monitor.smooth_up",
-            tooltip="More EMA smoothing",
-        ),
-        Binding(
-            "left_square_bracket",
-            "smoothing(-0.1)",
-            "Smooth-",
-            show=False,
-            id="monitor.smooth_down",
-            tooltip="Less EMA smoothing",
-        ),
-        Binding(
-            "l", "logy", "Log y", show=False, id="monitor.logy", tooltip="Toggle a log-scale y axis"
-        ),
-        Binding(
-            "a",
-            "xaxis",
-            "X axis",
-            show=False,
-            id="monitor.xaxis",
-            tooltip="x axis: step, epoch or time",
-        ),
-        Binding(
-            "c",
-            "compare",
-            "Compare",
-            id="monitor.compare",
-            tooltip="Overlay the selected past run's curve (again: remove)",
-        ),
-        Binding(
-            "R",
-            "refresh_runs",
-            "Refresh runs",
-            show=False,
-            id="monitor.refresh",
-            tooltip="Re-read the runs folder",
-        ),
-        Binding(
-            "e", "edit_form", "Form", show=False, id="monitor.form", tooltip="Edit the run settings"
-        ),
-        Binding(
-            "escape",
-            "leave_form",
-            "Runs",
-            show=False,
-            id="monitor.runs",
-            tooltip="From the form to the runs list",
-        ),
-    ]
+    BINDINGS = MONITOR_BINDINGS  # widgets/monitor/keys.py
 
     @dataclass
     class Prepared(Message):
@@ -144,9 +57,11 @@ class MonitorPane(Vertical):
 
     @dataclass
     class RunEnded(Message):
-        """A run of this pane ended (finished, stopped or failed)."""
+        """A run of this pane ended (finished, stopped or failed); ``model_name`` is the
+        REPL variable now holding its model ('' for a failed run)."""
 
         state: RunState
+        model_name: str = ""
 
     @dataclass
     class ProgressSummary(Message):
@@ -180,6 +95,7 @@ class MonitorPane(Vertical):
         self._starting = False
         self._last_state: RunState | None = None
         self._lr_target: float | None = None  # the lr asked for with +/-, maybe not applied yet
+        self.handoff = ModelHandoff()
         self.drains = 0
 
     def compose(self) -> ComposeResult:
@@ -249,22 +165,28 @@ class MonitorPane(Vertical):
             self._message(exc.text(), error=True)
             return
         self._starting = True
+        self.fit_settings = settings  # kept for f while this run's error is shown
         self._message("preparing: loading data and checking the model against it…")
         # The builder's stack is read here, on the UI thread, not from the worker.
         stack = self.stack_source() if settings.model == BUILDER else None
         self._prepare(settings, stack)
 
     @work(thread=True, exit_on_error=False, group="train-prepare")
-    def _prepare(self, settings: RunSettings, stack: LayerStack | None) -> None:
+    def _prepare(
+        self, settings: RunSettings | None, stack: LayerStack | None, resume: Path | None = None
+    ) -> None:
         from tui.core.train.prepare import prepare_run
+        from tui.core.train.resume import resume_run
 
+        namespace = self.session.namespace
         try:
-            run = prepare_run(
-                settings,
-                workspace=self.workspace,
-                stack=stack,
-                namespace=self.session.namespace,
-            )
+            if resume is not None:  # the same engine path as dltui train --resume
+                run = resume_run(resume, namespace=namespace, with_history=True)
+            else:
+                assert settings is not None
+                run = prepare_run(
+                    settings, workspace=self.workspace, stack=stack, namespace=namespace
+                )
         except PrepareError as exc:
             self.post_message(self.Prepared(None, exc.text()))
             return
@@ -274,19 +196,35 @@ class MonitorPane(Vertical):
     def _prepared(self, event: Prepared) -> None:
         self._starting = False
         if event.run is None:
-            self._message(event.error or "could not start", error=True)
+            error = event.error or "could not start"
+            if not fit_hint(self.fit_settings, error):
+                self.fit_settings = None
+            hint = "; f fits the builder's stack to the data" if self.fit_settings else ""
+            self._message(error + hint, error=True)
             return
+        self.fit_settings = None
         self.stop_watching()
         run = event.run
         self.trainer = run.trainer
         self.run_dir = run.run_dir.path
         self.series = self._new_series()
+        self._add_points(run.history)  # a resumed run's points up to its checkpoint
         self._steps_per_epoch = max(1, run.trainer.progress.steps_per_epoch)
         self._lr_target = None
         self._message(f"training into {run.run_dir.path} ({run.description})")
         run.trainer.start()
         self._last_state = RunState.RUNNING
         self.action_refresh_runs()
+
+    def action_resume_run(self) -> None:
+        """Resume the selected run; tui.core.train.resume decides whether it can."""
+        path = self.query_one(RunsTable).selected_path()
+        if not self.ready or self.training or self._starting or path is None:
+            self.notify("Select a stopped or died run, with no run training, to resume it.")
+            return
+        self._starting = True
+        self._message(f"resuming {path.name} from its last checkpoint…")
+        self._prepare(None, None, resume=path)
 
     # -- steering --
     def action_pause(self) -> None:
@@ -378,44 +316,36 @@ class MonitorPane(Vertical):
             self._redraw()
         if progress.state.active:
             self.post_message(self.ProgressSummary(summary_text(progress)))
+        if self.run_dir is not None:  # the runs list shows this run's live state
+            self.query_one(RunsTable).set_live(self.run_dir, progress.state, progress.step)
         if progress.state != self._last_state:
             self._last_state = progress.state
             if progress.state.ended:
                 self._run_ended(t)
 
     def _run_ended(self, t: Trainer) -> None:
+        name = ""
         if t.state == RunState.FAILED:
             self._message(f"run failed: {t.error}", error=True)
-        else:
-            self._message(
-                f"run {t.state}; the trained model is `model` in the REPL; run dir {self.run_dir}"
-            )
+        else:  # never over the user's own `model`: see tui.core.train.handoff
+            name, note = self.handoff.bind(self.session.namespace, t.model)
+            self._message(f"run {t.state}; {note}; run dir {self.run_dir}")
         self.post_message(self.ProgressSummary(""))
-        self.post_message(self.RunEnded(t.state))
+        self.post_message(self.RunEnded(t.state, name))
         self.action_refresh_runs()
 
     def _drain_watch(self) -> None:
-        # Reading a few lines of JSON is cheap; status.json is tiny.
-        from tui.core.train.progress import watch_text
-        from tui.core.train.runs import live_state, read_status
+        # Reading a few lines of JSON is cheap; status.json is tiny. Damaged files show
+        # what can be read (widgets.monitor.follow, over the engine's readers).
+        from widgets.monitor.follow import poll_watched
 
         assert self.watch_reader is not None and self.watch_dir is not None
-        points = self.watch_reader.read()
-        self._add_points(points)
-        status = read_status(self.watch_dir)
-        train = self.series["train/loss"]
-        text = watch_text(
-            self.watch_dir.name,
-            live_state(status) if status else None,
-            train.last_step or 0,
-            train.last,
-            (status or {}).get("error"),
-        )
-        self.query_one("#train-progress", Static).update(text)
-        if status and status.get("steps_per_epoch"):
-            self._steps_per_epoch = int(status["steps_per_epoch"])
+        poll = poll_watched(self.watch_reader, self.watch_dir, self.series["train/loss"])
+        self._add_points(poll.points)
+        self.query_one("#train-progress", Static).update(poll.text)
+        self._steps_per_epoch = poll.steps_per_epoch or self._steps_per_epoch
         self.drains += 1
-        if points:
+        if poll.points:
             self._redraw()
 
     def _redraw(self) -> None:
@@ -442,13 +372,18 @@ class MonitorPane(Vertical):
     def watch_run(self, run_dir: Path) -> None:
         """Follow a run written by another process (``dltui watch``)."""
         from tui.core.train.runs import MetricsReader
+        from widgets.monitor.follow import watched_form
 
         self.watch_dir = run_dir
         self.watch_reader = MetricsReader(run_dir / "metrics.jsonl")
         self.series = self._new_series()
+        # The watched run's own settings, read-only: not the defaults of a new run.
+        self.query_one(RunForm).set_values(watched_form(run_dir), read_only=True)
         self._message(f"watching {run_dir}")
 
     def stop_watching(self) -> None:
+        if self.watch_reader is not None:
+            self.query_one(RunForm).set_values({}, read_only=False)
         self.watch_reader = None
         self.watch_dir = None
 
@@ -481,16 +416,15 @@ class MonitorPane(Vertical):
 
     @work(thread=True, exit_on_error=False, group="overlay")  # not "runs": exclusive there
     def _load_overlay(self, path: Path) -> None:
-        from tui.core.train.runs import MetricsReader
-        from tui.core.train.series import MetricSeries
+        from widgets.monitor.follow import load_overlay
 
-        series = MetricSeries(path.name, self.smoothing)
-        for p in MetricsReader(path / "metrics.jsonl").read_all():
-            if p.name == "train/loss":
-                series.append_point(p)
-        self.app.call_from_thread(self._overlay_loaded, path.name, series)
+        series, why = load_overlay(path, self.smoothing)
+        self.app.call_from_thread(self._overlay_loaded, path.name, series, why)
 
-    def _overlay_loaded(self, name: str, series: MetricSeries) -> None:
+    def _overlay_loaded(self, name: str, series: MetricSeries, why: str | None) -> None:
+        if why is not None:  # compare says why it shows nothing, in one line
+            self.notify(why, severity="warning")
+            return
         self.overlays[name] = series
         self._redraw()
         self.action_refresh_runs()

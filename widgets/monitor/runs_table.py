@@ -1,21 +1,31 @@
 """The monitor's list of the workspace's runs: name, state, last step, best val loss.
 
 Rows are keyed by the run's folder, so the selected row names the run to overlay; a
-mark shows which runs are overlaid on the plot.
+mark shows which runs are overlaid on the plot. The run this process trains is shown
+with its trainer's own state (its status.json may not exist yet when the list is read:
+it was listed as ``unknown``), updated in place when the state changes. A row that
+fails to render shows the error in its place; the table and the app go on.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
 from textual.widgets import DataTable
 
-from tui.core.text import number_text
+from tui.core.text import first_line, number_text
+from tui.core.train.config import RunState
 
 if TYPE_CHECKING:
     from tui.core.train.runs import RunInfo
+
+STEP_EVERY = 3.0  # seconds between updates of the live run's step cell
 
 
 class RunsTable(DataTable[str]):
@@ -30,6 +40,29 @@ class RunsTable(DataTable[str]):
         self.add_column("step", key="step")
         self.add_column("best val", key="best")
         self.add_column("shown", key="shown")
+        self._live: tuple[str, RunState, int] | None = None  # path, state, step
+        self._live_at = 0.0
+
+    def render_line(self, y: int) -> Strip:
+        try:
+            return super().render_line(y)
+        except Exception as exc:
+            text = f"(row could not be drawn: {first_line(exc)})"[: max(1, self.size.width)]
+            return Strip([Segment(text, Style(color="red"))])
+
+    def set_live(self, path: Path, state: RunState, step: int) -> None:
+        """The state and step of the run this process trains; its row shows them (updated
+        in place, only when they changed: each change repaints the row)."""
+        live = (str(path), state, step)
+        same_state = self._live is not None and self._live[:2] == live[:2]
+        # The step alone refreshes the row every few seconds, not at every drain: the
+        # progress line shows it live, and bytes to the terminal are the budget over SSH.
+        if live == self._live or (same_state and time.monotonic() - self._live_at < STEP_EVERY):
+            return
+        self._live, self._live_at = live, time.monotonic()
+        if live[0] in self.rows:
+            self.update_cell(live[0], "status", state.value)
+            self.update_cell(live[0], "step", str(step))
 
     def show(self, runs: Iterable[RunInfo], shown: Collection[str]) -> None:
         """Replace the rows, keeping the cursor's row number; ``shown`` are the names of
@@ -38,10 +71,13 @@ class RunsTable(DataTable[str]):
         cursor = self.cursor_row
         self.clear()
         for r in runs:
+            state, step = r.status, r.last_step or 0
+            if self._live is not None and self._live[0] == str(r.path):
+                _, state, step = self._live
             self.add_row(
                 r.name,
-                r.status.value,
-                str(r.last_step or 0),
+                state.value,
+                str(step),
                 number_text(r.best_val_loss),
                 "✓" if r.name in shown else "",
                 key=str(r.path),

@@ -4,12 +4,13 @@ Enter runs the text when Python's own REPL would (``codeop``), else continues th
 with the right indentation; a blank line ends a block; ctrl+j always inserts a newline.
 Up/Down on the first/last line walk the history, ctrl+r searches it, Tab completes names
 and attributes from the live namespace. The widget only edits text: it posts
-:class:`ReplInput.Submitted` and the pane runs the code.
+:class:`ReplInput.Submitted` and the pane runs the code; Tab posts
+:class:`ReplInput.CompletionRequested` and the pane answers with :meth:`offer_completion`
+from a worker, since completing calls ``dir()`` and ``getattr`` on user objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,13 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from tui.core.repl.completion import common_prefix, complete
+from tui.core.repl.completeness import is_complete
+from tui.core.repl.completion import common_prefix
 from tui.core.repl.history import History
-from tui.core.repl.session import is_complete
 
 INDENT = "    "
+COMPLETION_CONTEXT = 1_000
+"""Characters before the cursor sent for completion: the name there is never longer."""
 
 
 class ReplInput(TextArea):
@@ -109,12 +112,14 @@ class ReplInput(TextArea):
     class LeaveRequested(Message):
         """Escape: the user wants to move focus to the inspector."""
 
-    def __init__(
-        self,
-        history: History,
-        namespace_getter: Callable[[], dict[str, Any]],
-        **kwargs: Any,
-    ) -> None:
+    @dataclass
+    class CompletionRequested(Message):
+        """Tab: complete ``text_before_cursor``; answer with :meth:`offer_completion`."""
+
+        request: int
+        text_before_cursor: str
+
+    def __init__(self, history: History, **kwargs: Any) -> None:
         super().__init__(
             # Highlighting is switched on after the first frame: loading the tree-sitter
             # grammar costs ~0.25 s that the first frame should not wait for.
@@ -127,9 +132,11 @@ class ReplInput(TextArea):
             **kwargs,
         )
         self.repl_history = history
-        self._namespace = namespace_getter
         # State of a Tab cycle: (token start column, candidates, index shown).
         self._cycle: tuple[int, list[str], int] | None = None
+        # The completion asked for and not answered yet: (request, row, col, text before).
+        self._asked: tuple[int, int, int, str] | None = None
+        self._requests = 0
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._enable_highlighting)
@@ -219,9 +226,31 @@ class ReplInput(TextArea):
         if not before.strip() or before[-1:].isspace():
             self.insert(INDENT)
             return
-        token, candidates = complete(before, self._namespace())
+        self._requests += 1
+        self._asked = (self._requests, row, col, before)
+        self.post_message(self.CompletionRequested(self._requests, before[-COMPLETION_CONTEXT:]))
+
+    @property
+    def completion_pending(self) -> bool:
+        """A Tab is waiting for its candidates."""
+        return self._asked is not None
+
+    def offer_completion(
+        self, request: int, token: str, candidates: list[str], note: str | None = None
+    ) -> None:
+        """The answer to :class:`CompletionRequested` number ``request``.
+
+        Dropped when the user has typed or moved since the Tab: it completes old text.
+        """
+        if self._asked is None or self._asked[0] != request:
+            return
+        _, row, col, before = self._asked
+        self._asked = None
+        if self.cursor_location != (row, col) or self.document.get_line(row)[:col] != before:
+            return
         if not candidates:
-            self.post_message(self.CompletionHint(f"no completion for {token!r}" if token else ""))
+            text = note or (f"no completion for {token!r}" if token else "")
+            self.post_message(self.CompletionHint(text))
             return
         start = col - len(token)
         if len(candidates) == 1:

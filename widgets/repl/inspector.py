@@ -18,7 +18,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from tui.core.repl.inspect import TensorStats, VarInfo, human_bytes
+from tui.core.repl.inspect import TensorStats, VarInfo
+from tui.core.text import human_bytes
 from widgets.repl.tensor_detail import TensorDetail
 
 FLOAT_DTYPES = ["float32", "float16", "bfloat16", "float64"]

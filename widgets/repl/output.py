@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 from textual.widgets import RichLog
 
+from tui.core.repl.output import visible_text
 from tui.core.repl.session import RunResult
 
 MAX_LINES = 3_000
@@ -55,6 +56,8 @@ class ReplOutput(RichLog):
                 self.write(renderable)
 
     def add_input(self, source: str, note: str | None = None) -> None:
+        # Pasted text can hold escape sequences too: shown, never sent to the terminal.
+        source = visible_text(source)
         prompted = "\n".join(
             (">>> " if i == 0 else "... ") + line for i, line in enumerate(source.split("\n"))
         )
@@ -80,6 +83,14 @@ class ReplOutput(RichLog):
             self._add(
                 Text("→ " + result.explanation, style="bold yellow"), "→ " + result.explanation
             )
+
+    def add_background(self, text: str, note: str | None = None) -> None:
+        """Output printed outside any submission (a thread, a child process), made safe."""
+        text = text.rstrip("\n")
+        if text:
+            self._add(Text(text), text)
+        if note:
+            self.add_note(note.replace("output truncated", "background output truncated"), "yellow")
 
     def clear_output(self) -> None:
         self.clear()

@@ -4,6 +4,11 @@ User code runs in a thread worker (group ``repl``), one submission at a time: wh
 submitted while code runs, or before torch has finished importing, waits in a queue and
 runs in order. The worker hands back a :class:`RunResult` and the inspector rows, never
 tensors; statistics for the detail view come from another worker (group ``stats``).
+
+Nothing here runs user code on the UI thread: describing the namespace (``isinstance``
+can call a hostile ``__class__``), statistics and Tab completion (``dir()``) run in
+workers under a time bound. Output printed outside any submission (threads the user
+started, child processes) is drained from the session on a timer.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
+from tui.core.repl.completion import complete, current_token
 from tui.core.repl.history import History
 from tui.core.repl.inspect import (
     StatsCache,
@@ -28,10 +34,19 @@ from tui.core.repl.inspect import (
     describe_namespace,
     memory_by_device,
 )
+from tui.core.repl.interrupt import DeadlineExceeded, call_with_deadline
 from tui.core.repl.session import RunResult, Session
 from widgets.repl.input import ReplInput
 from widgets.repl.inspector import Inspector
 from widgets.repl.output import ReplOutput
+
+COMPLETION_DEADLINE_S = 1.0
+"""Tab gives up on an object whose ``__dir__`` or ``__getattr__`` runs longer."""
+INSPECT_DEADLINE_S = 5.0
+"""Describing the namespace for the inspector stops after this (it takes milliseconds)."""
+STATS_DEADLINE_S = 60.0
+"""Statistics of one variable stop after this (10^8 floats take ~3 s on a CPU)."""
+BACKGROUND_DRAIN_S = 0.25
 
 
 class ReplPane(Horizontal):
@@ -54,7 +69,19 @@ class ReplPane(Horizontal):
 
     @dataclass
     class StatsReady(Message):
-        stats: TensorStats
+        """Statistics of ``name`` (None: not computed, the request was stale)."""
+
+        name: str
+        stats: TensorStats | None
+
+    @dataclass
+    class CompletionFound(Message):
+        """Candidates for a Tab (posted from the completion worker)."""
+
+        request: int
+        token: str
+        candidates: list[str]
+        note: str | None = None
 
     @dataclass
     class BusyChanged(Message):
@@ -71,15 +98,17 @@ class ReplPane(Horizontal):
         self.running = False
         self.stats_cache = StatsCache()
         self._stats_wanted: str | None = None
-        # (name, cache key) being computed: a run highlights its row twice (the table is
-        # refilled, then the cursor restored), and each request started a full pass.
-        self._stats_in_flight: tuple[str, object] | None = None
+        # The name being computed: a run highlights its row twice (the table is refilled,
+        # then the cursor restored), and each request started a full pass. A request for
+        # it meanwhile is remembered and served (from the cache if unchanged) afterwards.
+        self._stats_in_flight: str | None = None
+        self._stats_again = False
         self.runs_completed = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="repl-left"):
             yield ReplOutput(id="repl-output")
-            yield ReplInput(self.history, lambda: self.session.namespace, id="repl-input")
+            yield ReplInput(self.history, id="repl-input")
             yield Static("", id="completion-hint")
         yield Inspector(id="inspector")
 
@@ -93,6 +122,12 @@ class ReplPane(Horizontal):
         if not self.session.loaded:
             output.add_note("torch is loading… what you type now runs once it is ready.")
         self.query_one(ReplInput).focus()
+        self.set_interval(BACKGROUND_DRAIN_S, self._drain_background)
+
+    def _drain_background(self) -> None:
+        text, note = self.session.background_output()
+        if text or note:
+            self.query_one(ReplOutput).add_background(text, note)
 
     def on_unmount(self) -> None:
         # A thread worker cannot be killed, and the executor's threads are joined at exit:
@@ -145,17 +180,27 @@ class ReplPane(Horizontal):
         except BaseException as exc:  # a bug of ours must not wedge the queue
             result = RunResult(source=source, error=f"dltui internal error: {exc!r}")
         try:
-            ns = self.session.namespace
-            rows = describe_namespace(ns, self.session.user_names())
+            rows = self._describe()
             totals = memory_by_device(rows)
             cuda = cuda_memory()
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from a hostile __class__ included
             # The inspector failing must not replace what the user's code printed.
             rows, totals, cuda = [], {}, None
-            note = f"(inspector not refreshed: dltui internal error: {exc!r})"
+            if isinstance(exc, DeadlineExceeded):
+                note = f"(inspector not refreshed: describing took over {INSPECT_DEADLINE_S:g} s)"
+            else:
+                note = f"(inspector not refreshed: dltui internal error: {exc!r})"
             notes = [n for n in (result.truncated_note, note) if n]
             result.truncated_note = "\n".join(notes)
         self.post_message(self.Ran(result, rows, totals, cuda))
+
+    def _describe(self) -> list[VarInfo]:
+        """The inspector rows (call from a worker: it may run user code, so it is bounded)."""
+        session = self.session
+        return call_with_deadline(
+            lambda: describe_namespace(session.namespace, session.user_names()),
+            INSPECT_DEADLINE_S,
+        )
 
     @on(Ran)
     def _ran(self, event: Ran) -> None:
@@ -197,7 +242,36 @@ class ReplPane(Horizontal):
         self.query_one(Inspector).update_rows([], {})
         self.query_one(ReplOutput).add_note("namespace reset: preloaded names only")
 
-    # -- completion hint --
+    # -- completion --
+    @on(ReplInput.CompletionRequested)
+    def _completion_requested(self, event: ReplInput.CompletionRequested) -> None:
+        self._complete(event.request, event.text_before_cursor)
+
+    @work(thread=True, exit_on_error=False, group="complete")
+    def _complete(self, request: int, before: str) -> None:
+        namespace = self.session.namespace
+        note = None
+        try:
+            token, candidates = call_with_deadline(
+                lambda: complete(before, namespace), COMPLETION_DEADLINE_S
+            )
+        except DeadlineExceeded:
+            token, candidates = current_token(before), []
+            note = (
+                f"completion stopped after {COMPLETION_DEADLINE_S:g} s "
+                "(an object's __dir__ or __getattr__ takes too long)"
+            )
+        except BaseException as exc:  # a hostile __dir__ may raise anything
+            token, candidates = current_token(before), []
+            note = f"no completion: {type(exc).__name__} while listing attributes"
+        self.post_message(self.CompletionFound(request, token, candidates, note))
+
+    @on(CompletionFound)
+    def _completion_found(self, event: CompletionFound) -> None:
+        self.query_one(ReplInput).offer_completion(
+            event.request, event.token, event.candidates, event.note
+        )
+
     @on(ReplInput.CompletionHint)
     def _hint(self, event: ReplInput.CompletionHint) -> None:
         hint = self.query_one("#completion-hint", Static)
@@ -227,20 +301,16 @@ class ReplPane(Horizontal):
         repl_input.set_code(event.code)
         repl_input.focus()
 
+    # The cache is looked up in the worker too: its key reads the object (data_ptr() of a
+    # tensor subclass, parameters() of a module), and that can be user code.
     @on(Inspector.StatsRequested)
     def _stats_requested(self, event: Inspector.StatsRequested) -> None:
-        obj = self.session.namespace.get(event.name)
-        if obj is None:
-            return
-        cached = self.stats_cache.get(event.name, obj)
-        if cached is not None:
-            self.query_one(Inspector).show_stats(cached)
-            return
-        in_flight = (event.name, StatsCache.key(obj))
-        if in_flight == self._stats_in_flight:
-            return  # the same numbers are on their way
-        self._stats_in_flight = in_flight
         self._stats_wanted = event.name
+        if event.name == self._stats_in_flight:
+            self._stats_again = True  # numbers are on their way; check them once more after
+            return
+        self._stats_in_flight = event.name
+        self._stats_again = False
         self._compute_stats(event.name)
 
     # Not exclusive: cancelling a thread worker does not stop it, and a cancelled worker
@@ -248,22 +318,32 @@ class ReplPane(Horizontal):
     # instead, so scrolling through rows of big tensors computes only the last.
     @work(thread=True, exit_on_error=False, group="stats")
     def _compute_stats(self, name: str) -> None:
-        if name != self._stats_wanted:
-            return
         obj = self.session.namespace.get(name)
-        if obj is None:
+        if name != self._stats_wanted or obj is None:
+            self.post_message(self.StatsReady(name, None))
             return
         try:
-            stats = self.stats_cache.compute(name, obj)
-        except Exception as exc:
+            stats = call_with_deadline(
+                lambda: self.stats_cache.compute(name, obj), STATS_DEADLINE_S
+            )
+        except DeadlineExceeded:
+            reason = f"unavailable: took over {STATS_DEADLINE_S:g} s"
+            stats = TensorStats(name=name, lines=[("statistics", reason)])
+        except BaseException as exc:  # an odd tensor subclass may raise anything
             stats = TensorStats(name=name, lines=[("statistics", f"unavailable: {exc}")])
-        self.post_message(self.StatsReady(stats))
+        self.post_message(self.StatsReady(name, stats))
 
     @on(StatsReady)
     def _stats_ready(self, event: StatsReady) -> None:
-        if self._stats_in_flight is not None and self._stats_in_flight[0] == event.stats.name:
+        if self._stats_in_flight == event.name:
             self._stats_in_flight = None
-        self.query_one(Inspector).show_stats(event.stats)
+        if self._stats_again and self._stats_wanted is not None:
+            # Asked again while computing: the object may have changed since.
+            self._stats_again = False
+            self._stats_in_flight = self._stats_wanted
+            self._compute_stats(self._stats_wanted)
+        if event.stats is not None:
+            self.query_one(Inspector).show_stats(event.stats)
 
     # -- objects handed over by other panes --
     def announce(self, note: str) -> None:
@@ -273,7 +353,10 @@ class ReplPane(Horizontal):
 
     @work(thread=True, exit_on_error=False, group="inspector")
     def _refresh_rows(self) -> None:
-        rows = describe_namespace(self.session.namespace, self.session.user_names())
+        try:
+            rows = self._describe()
+        except BaseException:  # a hostile object: keep the rows shown
+            return
         self.post_message(self.RowsRefreshed(rows, memory_by_device(rows)))
 
     @dataclass

@@ -13,7 +13,8 @@ from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.widgets import Static
 
-from tui.core.repl.inspect import TensorStats, VarInfo, human_bytes
+from tui.core.repl.inspect import TensorStats, VarInfo
+from tui.core.text import human_bytes
 
 
 class TensorDetail(VerticalScroll):

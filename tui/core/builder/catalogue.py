@@ -17,8 +17,8 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
-import json
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass
@@ -79,6 +79,17 @@ _STR_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GELU", "approximate"): ("none", "tanh"),
 }
 
+# The least value of each size-like argument, by name (the same meaning in every layer
+# that has it). torch builds Linear(2, 0) or a kernel of 0 without a word and only fails,
+# if ever, deep inside a training step: a spec or a form refuses them up front.
+_POSITIVE = """in_features out_features in_channels out_channels kernel_size stride dilation
+groups num_features normalized_shape output_size num_embeddings embedding_dim divisor_override"""
+_MINIMUM: dict[str, int] = {
+    **dict.fromkeys(_POSITIVE.split(), 1),
+    "padding": 0,
+    "output_padding": 0,
+}
+
 # Constructor arguments a builder has no use for: placement is the builder's business,
 # and underscore arguments (Embedding's _weight, _freeze) are private to torch.
 _SKIPPED_ARGS = frozenset({"device", "dtype"})
@@ -108,6 +119,8 @@ class ArgSpec:
     """For ``"ints"``: whether a single int is accepted in place of a tuple."""
     none_items: bool = False
     """For ``"ints"``: whether tuple items may be ``None`` (AdaptiveAvgPool2d)."""
+    minimum: int | None = None
+    """For ``"int"`` / ``"ints"``: the least value (of every item), or None for any."""
 
     def describe(self) -> str:
         """What a valid value looks like, in words: ``int or tuple of 2 ints``."""
@@ -231,6 +244,7 @@ def _arg_from_parameter(layer: str, param: inspect.Parameter, hint: Any) -> ArgS
         length=length,
         scalar_ok=scalar_ok,
         none_items=none_items,
+        minimum=_MINIMUM.get(param.name) if kind in ("int", "ints") else None,
     )
 
 
@@ -330,7 +344,7 @@ def _parse_text(spec: ArgSpec, text: str) -> Any:
             return low in _TRUE
         raise bad
     if spec.kind == "int":
-        return _parse_int(stripped, bad)
+        return _check_minimum(spec, _parse_int(stripped, bad))
     if spec.kind == "float":
         try:
             return float(stripped)
@@ -350,11 +364,13 @@ def _parse_text(spec: ArgSpec, text: str) -> Any:
             None if spec.none_items and p.lower() in _NONE else _parse_int(p, bad) for p in parts
         )
         if len(items) == 1 and spec.scalar_ok and not opened and "," not in body:
-            return items[0]
+            return _check_minimum(spec, items[0])
         return _check_ints(spec, items, bad)
     try:
         return ast.literal_eval(stripped)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        # literal_eval recurses on nesting and builds whatever it reads: a pasted
+        # "((((...))))" must come back as this field's error, not take the form down.
         raise bad from None
 
 
@@ -368,7 +384,18 @@ def _parse_int(text: str, bad: ValueError) -> int:
 def _check_ints(spec: ArgSpec, items: tuple[Any, ...], bad: ValueError) -> tuple[Any, ...]:
     if spec.length is not None and len(items) != spec.length:
         raise bad
-    return items
+    return _check_minimum(spec, items)
+
+
+def _check_minimum(spec: ArgSpec, value: Any) -> Any:
+    """``value`` (an int or a tuple of ints and Nones) if no part is below the minimum."""
+    if spec.minimum is None:
+        return value
+    items = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, int) and v < spec.minimum for v in items):
+        every = "every size " if isinstance(value, tuple) else ""
+        raise ValueError(f"{every}must be at least {spec.minimum}, got {value_text(value)}")
+    return value
 
 
 def coerce_arg(spec: ArgSpec, value: Any) -> Any:
@@ -384,7 +411,7 @@ def coerce_arg(spec: ArgSpec, value: Any) -> Any:
         if spec.kind == "str" and not spec.choices and value.lower() != AUTO:
             return value
         return _parse_text(spec, value)
-    bad = ValueError(f"expected {spec.describe()}, got {_json_text(value)}")
+    bad = ValueError(f"expected {spec.describe()}, got {value_text(value)}")
     if value is None:
         if spec.nullable:
             return None
@@ -397,14 +424,14 @@ def coerce_arg(spec: ArgSpec, value: Any) -> Any:
     if isinstance(value, bool):
         raise bad
     if kind == "int" and isinstance(value, int):
-        return value
+        return _check_minimum(spec, value)
     if kind == "float" and isinstance(value, (int, float)):
         return float(value)
     if kind == "str" and isinstance(value, str):
         return value
     if kind == "ints":
         if isinstance(value, int) and spec.scalar_ok:
-            return value
+            return _check_minimum(spec, value)
         if isinstance(value, (list, tuple)) and value:
             ok = all(
                 (isinstance(v, int) and not isinstance(v, bool)) or (v is None and spec.none_items)
@@ -418,11 +445,29 @@ def coerce_arg(spec: ArgSpec, value: Any) -> Any:
     raise bad
 
 
-def _json_text(value: Any) -> str:
+class _BriefRepr(reprlib.Repr):
+    """reprlib's bounded repr, also for ints too long for ``repr`` (over 4300 digits)."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 256:  # ~77 digits: more than anyone reads, and repr may refuse
+            digits = int(x.bit_length() * 0.30103) + 1
+            return f"{'-' if x < 0 else ''}<an int of about {digits} digits>"
+        return super().repr_int(x, level)
+
+
+_BRIEF = _BriefRepr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 60, 60
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = 8
+
+
+def value_text(value: Any) -> str:
+    """A value for an error message, bounded: a value read from a spec file can be nested
+    100,000 deep or hold a 10**5000 int, whose plain repr would raise or fill the screen.
+    """
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
+        return _BRIEF.repr(value)
+    except Exception:  # a user object's __repr__ from a REPL module
+        return f"<{type(value).__name__}>"
 
 
 def format_arg(value: Any) -> str:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tui.core.builder.catalogue import CATALOGUE, LayerType
+from tui.core.builder.memory import check_fits
 from tui.core.builder.propagate import RowResult, first_error, propagate, totals
 from tui.core.builder.spec import INPUT_DTYPES, LayerSpec, LayerStack, SpecError, check_shape
 from tui.core.text import shape_text
@@ -27,8 +28,16 @@ def _checked_rows(stack: LayerStack) -> list[RowResult]:
 
 
 def build_module(stack: LayerStack, device: str | torch.device = "cpu") -> nn.Sequential:
-    """The stack as a real ``nn.Sequential`` on ``device``; ``SpecError`` on a shape error."""
+    """The stack as a real ``nn.Sequential`` on ``device``.
+
+    Raises:
+        SpecError: a row's input does not fit, or (:class:`ModelTooLarge`) the parameters
+            need more memory than ``device`` has free: checked on the meta device first,
+            so every caller (``dltui train``, the monitor, the builder's ``m``) is refused
+            in one line instead of being killed by an 80 GB allocation.
+    """
     rows = _checked_rows(stack)
+    check_fits(stack, device, rows)
     with torch.device(device):
         return nn.Sequential(
             *(

@@ -165,12 +165,18 @@ class StackEditor:
         return self._commit(new, index, index)
 
     def apply_fit(self, row: RowResult) -> Change | None:
-        """Set the values propagation found would make ``row`` fit its input."""
-        if not row.fit or not self._has(row.index):
+        """Make the edit propagation found would make ``row`` fit its input, as one edit
+        (one undo): set ``row.fit``'s values, and put a ``row.fit_insert`` layer (the
+        missing Flatten) before the row. The cursor stays on the fitted layer."""
+        if not (row.fit or row.fit_insert) or not self._has(row.index):
             return None
         new = self._stack.copy()
-        new.layers[row.index].args.update(row.fit)
-        return self._commit(new, row.index, row.index)
+        new.layers[row.index].args.update(row.fit or {})
+        at = row.index
+        if row.fit_insert is not None:
+            new.layers.insert(at, new_layer(row.fit_insert))
+            return self._commit(new, at, at + 1)
+        return self._commit(new, at, at)
 
     # -- the input --
     def set_input(self, shape: tuple[int, ...], dtype: str = "float32") -> Change | None:

@@ -1,6 +1,9 @@
-"""Starting stacks for the builder: a linear classifier, the PyTorch quickstart MLP, a LeNet.
+"""Starting stacks for the builder: a small MLP for 2-D points, then MNIST-shaped ones.
 
-Each takes 1x28x28 images (MNIST-shaped) and leaves ``in_features`` / ``in_channels`` to
+The first, :data:`DEFAULT_PRESET`, is what the builder starts with: it takes 2 numbers
+and ends in 2 classes, so that it trains on the monitor's default data (two spirals) as
+it stands, F4 then ``s``. The others take 1x28x28 images (a linear classifier, the
+PyTorch quickstart MLP, a LeNet). All leave ``in_features`` / ``in_channels`` to
 ``"auto"``, so a changed input shape still propagates.
 """
 
@@ -18,7 +21,18 @@ def _stack(shape: tuple[int, ...], *layers: tuple[str, dict[str, Any]]) -> Layer
 
 _AUTO_LINEAR = {"in_features": AUTO}
 
+DEFAULT_PRESET = "Spirals MLP"
+"""The preset the builder starts with (fits the monitor's default data, ``spirals``)."""
+
 PRESETS: dict[str, LayerStack] = {
+    DEFAULT_PRESET: _stack(
+        (2,),
+        ("Linear", {**_AUTO_LINEAR, "out_features": 64}),
+        ("ReLU", {}),
+        ("Linear", {**_AUTO_LINEAR, "out_features": 64}),
+        ("ReLU", {}),
+        ("Linear", {**_AUTO_LINEAR, "out_features": 2}),
+    ),
     "No hidden layer": _stack(
         (1, 28, 28), ("Flatten", {}), ("Linear", {**_AUTO_LINEAR, "out_features": 10})
     ),
@@ -48,3 +62,8 @@ PRESETS: dict[str, LayerStack] = {
     ),
 }
 """Starting stacks for the builder. Shared objects: edit ``PRESETS[name].copy()``."""
+
+
+def default_stack() -> LayerStack:
+    """A fresh copy of the stack the builder starts with."""
+    return PRESETS[DEFAULT_PRESET].copy()

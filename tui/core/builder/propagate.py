@@ -22,9 +22,10 @@ arguments, input shape, dtype) to the outcome, so repeated blocks are built once
   encoder's Flatten). Without such a Flatten there is nothing sensible to guess, and
   the row says so.
 
-A row whose input does not fit gets ``error`` in plain words and, where one argument
-would fix it, ``fit`` (``{"in_features": 28}``). Rows below have no shapes and
-``blocked=True``.
+A row whose input does not fit gets ``error`` in plain words (the checks are in
+:mod:`tui.core.builder.checks`) and, where one edit would fix it, ``fit``
+(``{"in_features": 28}``) and/or ``fit_insert`` (``"Flatten"``, to put before the row).
+Rows below have no shapes and ``blocked=True``.
 
 Mult-adds count one multiply-accumulate per weight use for batch 1, bias adds left
 out: Linear ``in * out * (positions)``, Conv ``weight.numel() * output positions``,
@@ -45,6 +46,13 @@ import torch
 from torch import nn
 
 from tui.core.builder.catalogue import AUTO, CATALOGUE, LayerType, did_you_mean
+from tui.core.builder.checks import (
+    CHANNELS_FIRST,
+    RowError,
+    check_input,
+    check_rank,
+    folded_by_flatten,
+)
 from tui.core.builder.spec import INPUT_DTYPES, LayerStack
 from tui.core.text import first_line, shape_text
 
@@ -66,37 +74,15 @@ class RowResult:
     """Why this layer cannot run on its input, in plain words; None when it can."""
     fit: dict[str, Any] | None = None
     """Argument values that would make this row fit its input, when some do."""
+    fit_insert: str | None = None
+    """A layer type to insert before this row as (part of) the fix: ``"Flatten"`` before
+    a Linear that receives a conv's map; ``fit`` then holds what else to set, if any."""
     blocked: bool = False
     """True when a row above failed, so this one has no input shape to work from."""
     input_dtype: str | None = None
     """The dtype flowing in (``"int64"`` token ids before an Embedding), as a name."""
     output_dtype: str | None = None
 
-
-class _RowError(Exception):
-    def __init__(self, message: str, fit: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fit = fit
-
-
-# Input ranks (batch left out) each layer takes, and how to say them in words. Conv
-# layers also accept unbatched input, but with the batch dimension in front a missing
-# channel dim would make the batch the channels, so only channels-first is offered.
-_RANKS: dict[str, tuple[tuple[int, ...], str]] = {
-    "Conv1d": ((2,), "(channels, length)"),
-    "Conv2d": ((3,), "(channels, height, width)"),
-    "ConvTranspose2d": ((3,), "(channels, height, width)"),
-    "BatchNorm1d": ((1, 2), "(features,) or (channels, length)"),
-    "BatchNorm2d": ((3,), "(channels, height, width)"),
-    "MaxPool1d": ((1, 2), "(channels, length) or (length,)"),
-    "MaxPool2d": ((2, 3), "(channels, height, width) or (height, width)"),
-    "AvgPool2d": ((2, 3), "(channels, height, width) or (height, width)"),
-    "AdaptiveAvgPool2d": ((2, 3), "(channels, height, width) or (height, width)"),
-}
-_CHANNELS_FIRST = {"Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d"}
-# Layers that pass ints through unchanged; every other non-Embedding layer needs floats.
-_DTYPE_NEUTRAL = {"Flatten", "Unflatten", "Identity", "Dropout"}
 
 _MEMO: OrderedDict[Any, tuple[Any, ...]] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
@@ -182,11 +168,16 @@ def _propagate_row(stack: LayerStack, index: int, rows: list[RowResult]) -> RowR
                 resolved[name] = _resolve_auto(ltype, name, resolved, in_shape, rows)
         for arg in ltype.params:
             if arg.required and arg.name not in resolved:
-                raise _RowError(f"{ltype.name} needs {arg.name}: set it")
-        _check_input(ltype, resolved, in_shape, in_dtype, rows)
-    except _RowError as exc:
+                raise RowError(f"{ltype.name} needs {arg.name}: set it")
+        check_input(ltype, resolved, in_shape, in_dtype, rows)
+    except RowError as exc:
         return RowResult(
-            **base, output_shape=None, resolved_args=resolved, error=exc.message, fit=exc.fit
+            **base,
+            output_shape=None,
+            resolved_args=resolved,
+            error=exc.message,
+            fit=exc.fit,
+            fit_insert=exc.insert,
         )
     out_shape, out_dtype, trainable, total, mult_adds, error, fit = _run_on_meta(
         ltype, resolved, in_shape, in_dtype
@@ -213,156 +204,32 @@ def _resolve_auto(
 ) -> Any:
     t = ltype.name
     if name not in ltype.auto_args:
-        raise _RowError(f"{t}.{name} cannot be 'auto': set it")
+        raise RowError(f"{t}.{name} cannot be 'auto': set it")
     if t == "Linear" or t == "LayerNorm":
         if not shape:
-            raise _RowError(f"{t} needs at least one dim but receives a scalar")
+            raise RowError(f"{t} needs at least one dim but receives a scalar")
         return shape[-1]
-    if t in _CHANNELS_FIRST:
-        _check_rank(t, shape)
+    if t in CHANNELS_FIRST:
+        check_rank(t, shape)
         return shape[0]
     if t == "Unflatten":
         return _unflatten_auto(args, shape, rows)
-    raise _RowError(f"{t}.{name} cannot be 'auto': set it")
+    raise RowError(f"{t}.{name} cannot be 'auto': set it")
 
 
 def _unflatten_auto(args: dict[str, Any], shape: tuple[int, ...], rows: list[RowResult]) -> Any:
     dim = args.get("dim")
     batched = (1, *shape)
     if not isinstance(dim, int) or not -len(batched) <= dim < len(batched):
-        raise _RowError(f"Unflatten needs dim (between 1 and {len(shape)}) to fill 'auto'")
+        raise RowError(f"Unflatten needs dim (between 1 and {len(shape)}) to fill 'auto'")
     size = batched[dim]
-    found = _folded_by_flatten(size, rows)
+    found = folded_by_flatten(size, rows)
     if found is None:
-        raise _RowError(
+        raise RowError(
             f"Unflatten can fill unflattened_size only to undo a Flatten above that folded "
             f"{size} values, and there is none: set unflattened_size (product {size})"
         )
     return found
-
-
-def _folded_by_flatten(size: int, rows: list[RowResult]) -> tuple[int, ...] | None:
-    """The dims that the nearest Flatten above folded into ``size`` values, if one did."""
-    for row in reversed(rows):
-        if row.type != "Flatten" or row.input_shape is None or row.error:
-            continue
-        batched = (1, *row.input_shape)
-        rank = len(batched)
-        start = row.resolved_args.get("start_dim", 1) % rank
-        end = row.resolved_args.get("end_dim", -1) % rank
-        folded = batched[start : end + 1]
-        if len(folded) > 1 and math.prod(folded) == size:
-            return tuple(folded)
-    return None
-
-
-def _check_rank(t: str, shape: tuple[int, ...]) -> None:
-    if t not in _RANKS:
-        return
-    ranks, words = _RANKS[t]
-    if len(shape) not in ranks:
-        hint = (
-            f": add Unflatten before it to split the input into {words}" if t[:4] == "Conv" else ""
-        )
-        raise _RowError(f"{t} expects {words} but receives {shape_text(shape)}{hint}")
-
-
-def _check_input(
-    ltype: LayerType,
-    args: dict[str, Any],
-    shape: tuple[int, ...],
-    dtype: str,
-    rows: list[RowResult],
-) -> None:
-    """Plain-words checks (with a fit) for the mismatches a builder user meets most."""
-    t = ltype.name
-    is_int = not INPUT_DTYPES[dtype].is_floating_point
-    if t == "Embedding" and not is_int:
-        raise _RowError(
-            f"Embedding looks up integer token ids but receives {dtype} values: "
-            f"put Embedding first and set the input dtype to int64"
-        )
-    if is_int and t != "Embedding" and t not in _DTYPE_NEUTRAL:
-        raise _RowError(
-            f"{t} needs floating-point input but receives {dtype} token ids: "
-            f"add an Embedding before it, or set the input dtype to float32"
-        )
-    _check_rank(t, shape)
-    if t == "Linear" and shape and args["in_features"] != shape[-1]:
-        last = shape[-1]
-        flatten = "add Flatten before it, or " if len(shape) > 1 else ""
-        raise _RowError(
-            f"Linear expects last dim {args['in_features']} but receives {shape_text(shape)}: "
-            f"{flatten}set in_features to {last}",
-            {"in_features": last},
-        )
-    if t.startswith("Conv") and args["in_channels"] != shape[0]:
-        raise _RowError(
-            f"{t} expects {args['in_channels']} input channels but receives {shape[0]} "
-            f"in {shape_text(shape)}: set in_channels to {shape[0]}",
-            {"in_channels": shape[0]},
-        )
-    if t.startswith("BatchNorm") and args["num_features"] != shape[0]:
-        raise _RowError(
-            f"{t} expects {args['num_features']} features but receives {shape[0]} "
-            f"in {shape_text(shape)}: set num_features to {shape[0]}",
-            {"num_features": shape[0]},
-        )
-    if t == "LayerNorm":
-        wanted = args["normalized_shape"]
-        wanted = (wanted,) if isinstance(wanted, int) else tuple(wanted)
-        if tuple(shape[-len(wanted) :]) != wanted or len(wanted) > len(shape):
-            k = min(len(wanted), len(shape))
-            value: Any = shape[-1] if k == 1 else tuple(shape[-k:])
-            raise _RowError(
-                f"LayerNorm expects trailing dims {shape_text(wanted)} but receives "
-                f"{shape_text(shape)}: set normalized_shape to {value}",
-                {"normalized_shape": value},
-            )
-    start_dim, rank = args.get("start_dim", 1), len(shape) + 1
-    if t == "Flatten" and -rank <= start_dim < rank and start_dim % rank == 0:
-        raise _RowError(
-            "Flatten with start_dim 0 folds in the batch dimension: use start_dim 1",
-            {"start_dim": 1},
-        )
-    if t == "Unflatten":
-        _check_unflatten(args, shape, rows)
-    if t in ("Softmax", "LogSoftmax") and args.get("dim") is not None:
-        rank = len(shape) + 1
-        if not -rank <= args["dim"] < rank:
-            raise _RowError(
-                f"{t} dim {args['dim']} is out of range for input {shape_text(shape)} "
-                f"plus batch (dims -{rank} to {rank - 1}): use dim -1 for the last dim",
-                {"dim": -1},
-            )
-    if t in ("MaxPool1d", "MaxPool2d") and args.get("return_indices"):
-        raise _RowError(
-            f"{t} with return_indices returns (output, indices), which the next layer "
-            f"cannot take: set return_indices to False",
-            {"return_indices": False},
-        )
-
-
-def _check_unflatten(args: dict[str, Any], shape: tuple[int, ...], rows: list[RowResult]) -> None:
-    dim, sizes = args["dim"], args["unflattened_size"]
-    batched = (1, *shape)
-    if not -len(batched) <= dim < len(batched):
-        raise _RowError(
-            f"Unflatten dim {dim} is out of range for input {shape_text(shape)} plus batch"
-        )
-    if dim % len(batched) == 0:
-        raise _RowError("Unflatten dim 0 would split the batch dimension: use dim 1", {"dim": 1})
-    size = batched[dim]
-    product = math.prod(s for s in sizes if s != -1)
-    known = -1 not in sizes and product == size
-    inferred = -1 in sizes and product > 0 and size % product == 0
-    if not (known or inferred):
-        found = _folded_by_flatten(size, rows)
-        raise _RowError(
-            f"Unflatten splits dim {dim} of size {size} into {shape_text(tuple(sizes))}, "
-            f"whose product is {product}: give sizes whose product is {size}",
-            {"unflattened_size": found} if found else None,
-        )
 
 
 def _run_on_meta(

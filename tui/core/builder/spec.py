@@ -23,7 +23,14 @@ from typing import Any
 import torch
 
 from tui.core.atomic import write_text_atomic
-from tui.core.builder.catalogue import AUTO, CATALOGUE, coerce_arg, did_you_mean, to_json_value
+from tui.core.builder.catalogue import (
+    AUTO,
+    CATALOGUE,
+    coerce_arg,
+    did_you_mean,
+    to_json_value,
+    value_text,
+)
 
 SPEC_FORMAT = 1
 """The ``format`` number this module reads and writes."""
@@ -39,6 +46,19 @@ INPUT_DTYPES: dict[str, torch.dtype] = {
 
 _SPEC_FIELDS = ("format", "input_shape", "input_dtype", "layers")
 
+_MAX_PLACE, _MAX_MESSAGE = 200, 280
+"""Bounds of a SpecError's two parts: a key read from a file can be a megabyte long, and
+the error is one line on a terminal."""
+
+
+def _cut(text: str, limit: int, middle: bool = False) -> str:
+    if len(text) <= limit:
+        return text
+    if middle:  # a place: keep the file's start and the field at the end
+        half = (limit - 1) // 2
+        return text[:half] + "…" + text[-half:]
+    return text[: limit - 1] + "…"
+
 
 class SpecError(ValueError):
     """A stack spec that cannot be used; ``str()`` is one line naming the place.
@@ -47,9 +67,10 @@ class SpecError(ValueError):
     """
 
     def __init__(self, place: str, message: str) -> None:
-        self.place = place
-        self.message = " ".join(message.split())
-        super().__init__(f"{place}: {self.message}" if place else self.message)
+        # A key from a file may hold newlines or escapes: the line stays one line.
+        self.place = _cut(re.sub(r"[\x00-\x1f\x7f]+", " ", place), _MAX_PLACE, middle=True)
+        self.message = _cut(" ".join(message.split()), _MAX_MESSAGE)
+        super().__init__(f"{self.place}: {self.message}" if self.place else self.message)
 
 
 @dataclass
@@ -76,7 +97,9 @@ class LayerSpec:
     def from_dict(cls, data: Any, place: str = "layer") -> LayerSpec:
         """Read and check one layer object; ``SpecError`` names ``place`` and the field."""
         if not isinstance(data, dict):
-            raise SpecError(place, f'expected an object like {{"type": "Linear"}}, got {data!r}')
+            raise SpecError(
+                place, f'expected an object like {{"type": "Linear"}}, got {value_text(data)}'
+            )
         type_name = data.get("type")
         if not isinstance(type_name, str):
             raise SpecError(place, 'missing "type" (the torch.nn class name, e.g. "Linear")')
@@ -124,7 +147,20 @@ class LayerStack:
 
     @classmethod
     def from_dict(cls, data: Any) -> LayerStack:
-        """Read and check a spec object; ``SpecError`` names the first bad field."""
+        """Read and check a spec object; ``SpecError`` names the first bad field.
+
+        Any value at all (what ``json.loads`` returns, or anything a script passes) gives
+        a stack or a ``SpecError``, never another exception.
+        """
+        try:
+            return cls._from_dict(data)
+        except RecursionError:
+            # Values nested deeper than the interpreter's stack, built in Python (a file
+            # that deep fails earlier, in load_spec_file).
+            raise SpecError("spec", "nested too deeply") from None
+
+    @classmethod
+    def _from_dict(cls, data: Any) -> LayerStack:
         if not isinstance(data, dict):
             raise SpecError("spec", "expected a JSON object with format, input_shape, layers")
         for key in data:
@@ -133,9 +169,10 @@ class LayerStack:
                 raise SpecError(key, f"unknown field{hint}")
         if "format" not in data:
             raise SpecError("format", f"missing (this version reads format {SPEC_FORMAT})")
-        if data["format"] != SPEC_FORMAT or isinstance(data["format"], bool):
+        fmt = data["format"]
+        if type(fmt) is not int or fmt != SPEC_FORMAT:  # 1.0 and true are not format 1
             raise SpecError(
-                "format", f"unsupported format {data['format']!r} (expected {SPEC_FORMAT})"
+                "format", f"unsupported format {value_text(fmt)} (expected {SPEC_FORMAT})"
             )
         if "input_shape" not in data:
             raise SpecError(
@@ -148,7 +185,7 @@ class LayerStack:
         dtype = data.get("input_dtype", "float32")
         if not isinstance(dtype, str) or dtype not in INPUT_DTYPES:
             raise SpecError(
-                "input_dtype", f"expected one of {', '.join(INPUT_DTYPES)}, got {dtype!r}"
+                "input_dtype", f"expected one of {', '.join(INPUT_DTYPES)}, got {value_text(dtype)}"
             )
         layers = data.get("layers")
         if not isinstance(layers, list):
@@ -163,7 +200,9 @@ def check_shape(value: Any) -> tuple[int, ...]:
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
     )
     if not ok or not value:
-        raise ValueError(f"expected a list of positive ints like [1, 28, 28], got {value!r}")
+        raise ValueError(
+            f"expected a list of positive ints like [1, 28, 28], got {value_text(value)}"
+        )
     return tuple(value)
 
 
@@ -212,6 +251,13 @@ def load_spec_file(path: str | os.PathLike[str]) -> LayerStack:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{path}:{exc.lineno}:{exc.colno}", exc.msg) from None
+    except RecursionError:
+        # json recurses once per bracket: "[" * 100_000 exhausts the stack.
+        raise SpecError(str(path), "nested too deeply to be a stack spec") from None
+    except MemoryError:
+        raise SpecError(str(path), "too large to read as a stack spec") from None
+    except ValueError as exc:  # an int literal over Python's 4300-digit limit
+        raise SpecError(str(path), str(exc).split(";")[0]) from None
     try:
         return LayerStack.from_dict(data)
     except SpecError as exc:

@@ -2,7 +2,9 @@
 
 The text before the cursor is cut at its last dotted name (``t.sh``, ``torch.ma``); the
 part before the last dot is resolved with ``getattr`` from the namespace, never with
-``eval``, so completing cannot run user code (properties are not evaluated either).
+``eval``, and properties are not walked through. ``dir()`` and ``getattr`` still call a
+user's ``__dir__`` and ``__getattr__``: the REPL pane calls :func:`complete` in a worker,
+under a time bound, never on the UI thread.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ def complete(text_before_cursor: str, namespace: dict[str, Any]) -> tuple[str, l
     if not token:
         return "", []
     if "." not in token:
-        names = set(namespace) | set(dir(builtins)) | set(keyword.kwlist)
+        # list(): the namespace may grow meanwhile in the thread that runs code.
+        names = {n for n in list(namespace) if isinstance(n, str)}
+        names |= set(dir(builtins)) | set(keyword.kwlist)
         found = sorted(n for n in names if n.startswith(token) and not n.startswith("__"))
         return token, found
     base, _, prefix = token.rpartition(".")
@@ -50,10 +54,13 @@ def complete(text_before_cursor: str, namespace: dict[str, Any]) -> tuple[str, l
         attrs = dir(obj)
     except Exception:
         return token, []
-    # Private names only when the user typed the underscore.
+    # Private names only when the user typed the underscore. A __dir__ may return
+    # anything iterable, names that are not str included.
     show_private = prefix.startswith("_")
     found = sorted(
-        a for a in attrs if a.startswith(prefix) and (show_private or not a.startswith("_"))
+        a
+        for a in attrs
+        if isinstance(a, str) and a.startswith(prefix) and (show_private or not a.startswith("_"))
     )
     return token, [f"{base}.{a}" for a in found]
 

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from tui.core.text import shape_text
+
 __all__ = ["explain", "explain_message"]
 
 # C++ spellings (``long int``), ScalarType names (``Long``), legacy tensor types
@@ -54,10 +56,6 @@ def _to(dtype: str) -> str:
 
 def _shape(text: str) -> tuple[int, ...]:
     return tuple(int(s) for s in re.findall(r"-?\d+", text))
-
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _module(exc: BaseException | None, path_end: str, attribute: str) -> dict[str, Any] | None:
@@ -107,11 +105,13 @@ def _matmul(m: re.Match[str], exc: BaseException | None) -> str | None:
 
 def _linear(in_features: int, x: Any, last: int) -> str:
     shape = tuple(getattr(x, "shape", ()))
-    text = f"nn.Linear(in_features={in_features}) got input {_fmt(shape)} with last dim {last}"
+    text = (
+        f"nn.Linear(in_features={in_features}) got input {shape_text(shape)} with last dim {last}"
+    )
     if len(shape) > 2 and math.prod(shape[1:]) == in_features:
         return (
             f"{text}: it looks unflattened; x.flatten(1) or nn.Flatten() "
-            f"gives {_fmt((shape[0], in_features))}, which fits"
+            f"gives {shape_text((shape[0], in_features))}, which fits"
         )
     # A 2-D input has nothing left to flatten, so only a deeper one "looks unflattened".
     if len(shape) > 2 and last and in_features % last == 0:
@@ -196,9 +196,12 @@ def _view(m: re.Match[str], exc: BaseException | None) -> str | None:
     sizes, n = _shape(m[1]), int(m[2])
     known = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
-        return f"The shape {_fmt(sizes)} cannot fill in -1: {n} elements do not divide by {known}"
+        return (
+            f"The shape {shape_text(sizes)} cannot fill in -1: "
+            f"{n} elements do not divide by {known}"
+        )
     return (
-        f"The shape {_fmt(sizes)} holds {known} elements but the tensor has {n}: the sizes "
+        f"The shape {shape_text(sizes)} holds {known} elements but the tensor has {n}: the sizes "
         f"must multiply to {n} (one of them may be -1 to infer it)"
     )
 
@@ -208,9 +211,9 @@ def _conv_channels(m: re.Match[str], exc: BaseException | None) -> str | None:
     want, got, nd = int(m["want"]), int(m["got"]), len(weight) - 2
     text = (
         f"Conv{nd}d(in_channels={want}) reads channels from dim 1 of the input, but input "
-        f"{_fmt(shape)} has {got} there: set in_channels={got}"
+        f"{shape_text(shape)} has {got} there: set in_channels={got}"
     )
-    perm = _fmt((0, nd + 1, *range(1, nd + 1)))
+    perm = shape_text((0, nd + 1, *range(1, nd + 1)))
     if shape[-1] == want:
         return f"{text}, or the input looks channels-last: x.permute{perm} moves channels to dim 1"
     return f"{text}, or fix the input layout (a channels-last batch needs x.permute{perm})"
@@ -223,7 +226,7 @@ def _input_rank(m: re.Match[str], exc: BaseException | None) -> str | None:
     lo, hi, op, shape = int(m[1]), int(m[2]), m[3], _shape(m[4])
     layout = _LAYOUTS.get(op)
     forms = f"{lo}D {layout} or {hi}D (N, {layout[1:]}" if layout else f"{lo}D or {hi}D"
-    text = f"{op} takes a {forms} input, but got {len(shape)}D {_fmt(shape)}"
+    text = f"{op} takes a {forms} input, but got {len(shape)}D {shape_text(shape)}"
     if len(shape) < lo:
         return f"{text}: add the missing axes with x.unsqueeze(0) (e.g. an image's channel axis)"
     return f"{text}: merge or drop the extra axes (x.flatten(0, 1) or x.squeeze(dim))"
@@ -354,22 +357,30 @@ def _lookup(message: str, exc: BaseException | None) -> str | None:
     return None
 
 
+# PyTorch's messages that we explain are a few lines; a user's ValueError('y' * 10**8)
+# must not make every pattern scan 100 MB.
+MESSAGE_LIMIT = 4_000
+
+
 def explain_message(message: str) -> str | None:
     """One or two plain-words lines about a PyTorch error message, or None if unknown."""
     try:
-        return _lookup(message, None)
+        return _lookup(message[:MESSAGE_LIMIT], None)
     except Exception:
         return None
 
 
-def explain(exc: BaseException) -> str | None:
+def explain(exc: BaseException, message: str | None = None) -> str | None:
     """One or two plain-words lines about a PyTorch error, or None if it is not a known one.
 
-    Reads the exception's message; for errors raised inside ``nn.Linear`` / ``nn.Embedding``
-    it also reads the layer (and the Linear's input shape) from the traceback.
+    Reads the exception's message (``message`` when the caller has it already: a user's
+    ``__str__`` may be slow, and is called once); for errors raised inside ``nn.Linear`` /
+    ``nn.Embedding`` it also reads the layer (and the Linear's input shape) from the
+    traceback.
     """
     try:
-        return _lookup(str(exc), exc)
+        text = str(exc) if message is None else message
+        return _lookup(text[:MESSAGE_LIMIT], exc)
     except Exception:
         # An explanation is a courtesy under a traceback the user already sees; a bug in
         # reading an odd message must never replace that traceback with a second one.

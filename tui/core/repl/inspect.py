@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui.core.text import number_text, shape_text
+
 HIST_BINS = 30
 
 
@@ -34,9 +36,7 @@ class VarInfo:
 
     @property
     def shape_text(self) -> str:
-        if self.shape is None:
-            return ""
-        return "(" + ", ".join(str(s) for s in self.shape) + ")"
+        return "" if self.shape is None else shape_text(self.shape)
 
 
 @dataclass
@@ -50,16 +50,6 @@ class TensorStats:
     hist_edges: list[float] = field(default_factory=list)
     hist_counts: list[int] = field(default_factory=list)
     submodules: list[str] = field(default_factory=list)
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # unreachable
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -149,10 +139,14 @@ def describe_namespace(namespace: dict[str, Any], names: list[str]) -> list[VarI
         obj = namespace.get(name)
         try:
             info = describe(name, obj)
-        except Exception:
-            # Some tensors refuse even .shape (a nested tensor raises): one odd variable
-            # must not take the whole table, or the run's result, down with it.
-            info = _opaque(name, obj)
+        except (Exception, SystemExit, KeyboardInterrupt):
+            # Some tensors refuse even .shape (a nested tensor raises), and an object
+            # whose __class__ raises makes isinstance() raise: one odd variable must not
+            # take the whole table, or the run's result, down with it.
+            try:
+                info = _opaque(name, obj)
+            except (Exception, SystemExit, KeyboardInterrupt):
+                info = None
         if info is not None:
             rows.append(info)
     return rows
@@ -202,10 +196,6 @@ def cuda_memory() -> dict[str, int] | None:
     }
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
 def tensor_stats(name: str, obj: Any) -> TensorStats:
     """Read every element of a tensor or array (slow for big ones: call off the UI thread)."""
     import numpy as np
@@ -250,10 +240,10 @@ def tensor_stats(name: str, obj: Any) -> TensorStats:
         mean = finite.mean().item()
         std = finite.std().item() if finite.numel() > 1 else 0.0
         stats.lines += [
-            ("min", _fmt(lo)),
-            ("max", _fmt(hi)),
-            ("mean", _fmt(mean)),
-            ("std", _fmt(std)),
+            ("min", number_text(lo, ".6g")),
+            ("max", number_text(hi, ".6g")),
+            ("mean", number_text(mean, ".6g")),
+            ("std", number_text(std, ".6g")),
         ]
         if hi > lo:
             counts = torch.histc(finite.float(), bins=HIST_BINS, min=lo, max=hi)

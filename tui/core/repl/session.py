@@ -3,26 +3,38 @@
 A :class:`Session` is driven from a worker thread (never the UI thread): ``load()``
 imports torch and fills the namespace, ``run(source)`` executes one submission the way
 Python's interactive REPL would (the value of a final expression is shown and bound to
-``_``), capturing ``print`` output into a bounded buffer and turning exceptions into
+``_``), capturing what it prints into a bounded buffer and turning exceptions into
 tracebacks that show the user's lines only. ``interrupt()`` may be called from any thread
 and raises ``KeyboardInterrupt`` inside the running code; the namespace survives it.
+
+Everything that can run user code stays inside the interruptible part of ``run``: the
+code itself, then the repr of its value and the formatting of its exception (a
+``__repr__`` or ``__str__`` can loop too). ``time.sleep`` in that thread ends at an
+interrupt as well (:mod:`tui.core.repl.interrupt`).
 """
 
 from __future__ import annotations
 
 import ast
-import codeop
-import ctypes
 import linecache
-import os
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tui.core.repl.output import BoundedText, RoutedStream
+from tui.core.repl import interrupt as interruption
+from tui.core.repl.capture import CAPTURE
+from tui.core.repl.formatting import (
+    ERROR_LIMIT,
+    bounded_repr,
+    exception_message,
+    summarised_note,
+    syntax_error_text,
+    too_deep_text,
+    user_traceback,
+)
+from tui.core.repl.output import BoundedText, RoutedStream, visible_text
 
 PRELOADED = ("torch", "nn", "F", "optim", "np", "Dataset", "DataLoader", "TensorDataset")
 """Names every fresh namespace holds, besides ``device``."""
@@ -33,35 +45,6 @@ REPL_FILENAME = "<repl-{n}>"
 
 OUTPUT_LIMIT = 20_000
 """Characters of output kept per submission; the rest is counted and noted."""
-
-
-def is_complete(source: str) -> bool:
-    """Whether Enter should run ``source`` rather than continue the block.
-
-    Mirrors Python's own REPL (``codeop``): an open bracket or a compound statement
-    continues; inside an indented block, a blank line ends it. A syntax error counts as
-    complete so that running it shows the error.
-    """
-    if not source.strip():
-        return False
-    lines = source.split("\n")
-    if len(lines) > 1 and not lines[-1].strip():
-        return True
-    try:
-        code = codeop.compile_command(source, "<input>", "single")
-    except SyntaxError as exc:
-        if "multiple statements" not in str(exc.msg):
-            return True
-        # Several statements (a pasted block): complete as a module, unless the cursor
-        # is still inside an indented block, which Python's REPL would continue.
-        try:
-            code = codeop.compile_command(source, "<input>", "exec")
-        except SyntaxError:
-            return True
-        return code is not None and not lines[-1][:1].isspace()
-    except (ValueError, OverflowError):
-        return True
-    return code is not None
 
 
 def default_device_name(requested: str | None) -> str:
@@ -121,7 +104,7 @@ class Session:
         # Notified whenever code starts or stops running (see wait_until_running/idle).
         self._changed = threading.Condition(self._lock)
         self._running_thread: int | None = None
-        self._explain: Callable[[BaseException], str | None] | None = None
+        self._explain: Callable[[BaseException, str], str | None] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -140,7 +123,14 @@ class Session:
         self._explain = explain
         error = None
         try:
-            name = default_device_name(self.requested_device)
+            if self.requested_device:
+                name = default_device_name(self.requested_device)
+            else:
+                # Probed, so a GPU that is present but unusable is passed over, with why.
+                from tui.core.devices import choose_default
+
+                name, skipped = choose_default()
+                error = "; ".join(skipped) or None
         except RuntimeError as exc:
             error = (
                 f"--device {self.requested_device!r} is not a device torch knows ({exc}); using cpu"
@@ -183,11 +173,25 @@ class Session:
 
     def user_names(self) -> list[str]:
         """Names the user defined (preloaded ones and dunders left out)."""
+        # list() first: another thread (a run, a hand-off) may add names meanwhile, and
+        # globals()[1] = 2 puts a key that is not a str in the namespace.
         return [
             k
-            for k in self.namespace
-            if not k.startswith("__") and k not in PRELOADED and k != "device"
+            for k in list(self.namespace)
+            if isinstance(k, str)
+            and not k.startswith("__")
+            and k not in PRELOADED
+            and k != "device"
         ]
+
+    def background_output(self) -> tuple[str, str | None]:
+        """(text, truncation note) printed since the last call by no submission.
+
+        Threads the user started, child processes and fd writes between submissions
+        write there while the app captures output (``tui.core.repl.capture``).
+        """
+        text, note = CAPTURE.background.take()
+        return visible_text(text), note
 
     def wait_until_running(self, timeout: float | None = None) -> bool:
         """Block until some code runs (from another thread); False on timeout."""
@@ -209,15 +213,12 @@ class Session:
             ident = self._running_thread
             if ident is None:
                 return False
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt)
-            )
+            interruption.raise_in_thread(ident, KeyboardInterrupt)
             return True
 
     def run(self, source: str) -> RunResult:
         """Execute ``source`` in the namespace; call from a worker thread."""
         result = RunResult(source=source)
-        summary_note: str | None = None
         started = time.perf_counter()
         self._counter += 1
         filename = REPL_FILENAME.format(n=self._counter)
@@ -229,57 +230,116 @@ class Session:
             filename,
         )
         buffer = BoundedText(OUTPUT_LIMIT)
+        interruption.install_interruptible_sleep()
+        RoutedStream.install()
+        RoutedStream.route_current_thread(buffer)
         try:
-            RoutedStream.install()
-            RoutedStream.route_current_thread(buffer)
-            try:
-                with self._lock:
-                    self._running_thread = threading.get_ident()
-                    self._changed.notify_all()
-                try:
-                    value = self._exec(source, filename)
-                finally:
-                    with self._lock:
-                        self._running_thread = None
-                        self._changed.notify_all()
-                if value is not None:
-                    self.namespace["_"] = value
-                    result.value_repr = _bounded_repr(value, OUTPUT_LIMIT)
-                    summary_note = _summarised_note(value)
-            except KeyboardInterrupt:
-                result.interrupted = True
-                result.error = "KeyboardInterrupt"
-            except SyntaxError as exc:
-                result.error = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
-            except BaseException as exc:  # user code may raise anything, SystemExit too
-                result.error = _user_traceback(exc)
-                if self._explain is not None:
-                    try:
-                        result.explanation = self._explain(exc)
-                    except Exception:  # an explanation must never hide the error
-                        result.explanation = None
-            finally:
-                RoutedStream.unroute_current_thread()
-        except KeyboardInterrupt:
-            # The async exception arrived just after the user code returned.
-            result.interrupted = True
-            result.error = result.error or "KeyboardInterrupt"
-        result.output = buffer.text()
+            with CAPTURE.submission(buffer):
+                summary_note = self._run_interruptibly(source, filename, result)
+        finally:
+            RoutedStream.unroute_current_thread()
+        result.output = visible_text(buffer.text())
+        if result.value_repr is not None:
+            result.value_repr = visible_text(result.value_repr)
+        if result.error is not None:
+            result.error = visible_text(result.error)
         notes = [n for n in (buffer.note(), summary_note) if n]
         result.truncated_note = "\n".join(notes) if notes else None
         result.elapsed = time.perf_counter() - started
         return result
 
+    def _run_interruptibly(self, source: str, filename: str, result: RunResult) -> str | None:
+        """Run, then format the value or the error, all of it open to ``interrupt()``.
+
+        Returns the note about a summarised tensor, if any.
+        """
+        summary_note = None
+        try:
+            self._set_running()
+            try:
+                value = self._exec(source, filename)
+                if value is not None:
+                    self.namespace["_"] = value
+                    result.value_repr = bounded_repr(value, OUTPUT_LIMIT)
+                    summary_note = summarised_note(value)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                result.error = "KeyboardInterrupt"
+            except _TooDeep as exc:
+                result.error = too_deep_text(exc.cause)
+            except SyntaxError as exc:
+                result.error = syntax_error_text(exc)
+            except BaseException as exc:  # user code may raise anything, SystemExit too
+                # str(exc) first, where ctrl+c reaches a __str__ that loops (the traceback
+                # module's own call swallows KeyboardInterrupt, and would loop on).
+                message = exception_message(exc)
+                result.error = user_traceback(exc, ERROR_LIMIT)
+                if self._explain is not None:
+                    try:
+                        result.explanation = self._explain(exc, message)
+                    except Exception:  # an explanation must never hide the error
+                        result.explanation = None
+            finally:
+                self._set_idle()
+        except KeyboardInterrupt:
+            # ctrl+c while the value or the error was being formatted (a __repr__ that
+            # loops), or just as the code returned.
+            self._set_idle()
+            result.interrupted = True
+            if result.error is None or result.error == "KeyboardInterrupt":
+                result.error = "KeyboardInterrupt"
+            else:
+                result.error += "\n(KeyboardInterrupt while formatting the error)"
+        return summary_note
+
+    def _set_running(self) -> None:
+        interruption.register_current_thread()
+        with self._lock:
+            self._running_thread = threading.get_ident()
+            self._changed.notify_all()
+
+    def _set_idle(self) -> None:
+        """No code runs from here on, and no interrupt is still on its way to this thread."""
+        ident = threading.get_ident()
+        while True:
+            try:
+                with self._lock:
+                    if self._running_thread == ident:
+                        self._running_thread = None
+                        self._changed.notify_all()
+                    # An interrupt sent just before this is withdrawn: it must not land in
+                    # dltui's own code after the run.
+                    interruption.clear_pending(ident)
+                interruption.unregister_current_thread()
+                return
+            except KeyboardInterrupt:
+                continue  # it landed here instead; the state is set on the next pass
+
     def _exec(self, source: str, filename: str) -> Any:
-        tree = ast.parse(source, filename, "exec")
-        last_expr = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last_expr = ast.Expression(tree.body.pop().value)
-        if tree.body:
-            exec(compile(tree, filename, "exec"), self.namespace)
-        if last_expr is not None:
-            return eval(compile(last_expr, filename, "eval"), self.namespace)
+        try:
+            tree = ast.parse(source, filename, "exec")
+            last_expr = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last_expr = ast.Expression(tree.body.pop().value)
+            body = compile(tree, filename, "exec") if tree.body else None
+            expr = compile(last_expr, filename, "eval") if last_expr is not None else None
+        except (RecursionError, MemoryError) as exc:
+            # Input nested thousands deep: the parser or compiler gives up. Say so in one
+            # line; the namespace is untouched, since nothing ran.
+            raise _TooDeep(exc) from None
+        if body is not None:
+            exec(body, self.namespace)
+        if expr is not None:
+            return eval(expr, self.namespace)
         return None
+
+
+class _TooDeep(Exception):
+    """The source could not be parsed or compiled for its depth (not a user error type)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _no_input(prompt: object = "") -> str:
@@ -312,54 +372,6 @@ def _help(*args: Any, **kwargs: Any) -> None:
     pydoc.help(*args, **kwargs)
 
 
-def _summarised_note(value: Any) -> str | None:
-    """A note when torch printed a big tensor in summary (``...``) form."""
-    import torch
-
-    if not isinstance(value, torch.Tensor) or value.is_meta or value.is_sparse:
-        return None
-    threshold = torch._tensor_str.PRINT_OPTS.threshold
-    if value.numel() <= threshold:
-        return None
-    return (
-        f"… tensor shown summarised: {value.numel():,} elements, above torch's print "
-        f"threshold of {threshold:,} (torch.set_printoptions(threshold=...) shows more)"
-    )
-
-
-def _bounded_repr(value: Any, limit: int) -> str:
-    # A huge string's repr is as big as the string: cut the string first.
-    if isinstance(value, (str, bytes)) and len(value) > limit:
-        head = repr(value[:limit])
-        return f"{head}\n… value truncated: {len(value):,} characters, showing the first {limit:,}"
-    try:
-        text = repr(value)
-    except Exception as exc:
-        return f"<repr failed: {type(exc).__name__}: {exc}>"
-    if len(text) > limit:
-        return (
-            text[:limit] + f"\n… value truncated: repr is {len(text):,} characters, "
-            f"showing the first {limit:,}"
-        )
-    return text
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """A traceback without dltui's own frames: from the first frame of the user's code."""
-    tb = exc.__traceback__
-    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<repl-"):
-        tb = tb.tb_next
-    te = traceback.TracebackException(type(exc), exc, tb, compact=True)
-    # dltui's own helpers (input, help) raise on the user's behalf: keep their frames out.
-    te.stack = traceback.StackSummary.from_list(
-        [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
-    )
-    return "".join(te.format()).rstrip()
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def capture_to_string(func: Callable[[], Any]) -> str:
     """Run ``func`` with this thread's stdout captured; for tests and headless use."""
     buffer = BoundedText(OUTPUT_LIMIT)
@@ -379,5 +391,4 @@ __all__ = [
     "SessionInfo",
     "capture_to_string",
     "default_device_name",
-    "is_complete",
 ]

@@ -16,6 +16,7 @@ from tui.core.text import first_line
 from tui.core.train.batches import Batches, eval_batch_bounds
 from tui.core.train.config import correct_count
 from tui.core.train.data.bundle import DataError, SampleError
+from tui.core.train.runs import RunWriteError
 
 __all__ = ["RunEnded", "RunFailure", "evaluate", "explain_failure"]
 
@@ -67,6 +68,8 @@ def evaluate(
 def explain_failure(exc: BaseException, step: int, epoch: int, batch_size: int) -> str:
     """Why a run failed, in plain words; ``step`` is the number of steps done."""
     where = f" at step {step + 1} (epoch {epoch})" if epoch else ""
+    if isinstance(exc, RunWriteError):  # a full disk...: already in plain words
+        return str(exc)
     if isinstance(exc, (RunFailure, DataError)) and not isinstance(exc, SampleError):
         return str(exc)
     if isinstance(exc, SampleError):

@@ -9,12 +9,15 @@ directory with config.json and model.py and return a :class:`Trainer` ready to s
 Any problem is a :class:`PrepareError` in the same words for both front ends.
 
 It loads data and runs a batch through the model: call it from a worker thread in a UI.
+:func:`check_run` is the checking half alone, which resuming a run
+(:mod:`tui.core.train.resume`) shares.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,16 @@ from tui.core.train.compat import check_compatible
 from tui.core.train.config import TrainConfig
 from tui.core.train.data import DataBundle, DataError, load_data
 from tui.core.train.runs import RunDir, environment_versions
+from tui.core.train.series import MetricPoint
 from tui.core.train.settings import BUILDER, PrepareError, RunSettings
 from tui.core.train.trainer import Trainer
 
 __all__ = [
+    "CheckedRun",
     "PrepareError",
     "PreparedRun",
     "RunSettings",
+    "check_run",
     "data_label",
     "model_kind",
     "prepare_run",
@@ -43,12 +49,18 @@ __all__ = [
 
 @dataclass
 class PreparedRun:
-    """A run ready to start: its trainer, folder, the data's description and task."""
+    """A run ready to start: its trainer, folder, the data's description and task.
+
+    A resumed run has ``resumed`` set and, when asked for, the points its metrics file
+    holds up to the checkpoint in ``history`` (for a plot to start from them).
+    """
 
     trainer: Trainer
     run_dir: RunDir
     description: str
     task: str
+    resumed: bool = False
+    history: list[MetricPoint] = field(default_factory=list)
 
     @property
     def config(self) -> TrainConfig:
@@ -107,11 +119,30 @@ def _build(stack: LayerStack, device: str, origin: str) -> tuple[nn.Module, str]
 
 def _open_run_dir(run_dir: str | Path | None, workspace: str | Path, label: str) -> RunDir:
     if run_dir is None:
-        return RunDir.create(workspace, label=label)
+        try:
+            return RunDir.create(workspace, label=label)
+        except OSError as exc:  # the workspace is a file, or read-only
+            raise PrepareError(
+                f"workspace: cannot create {Path(workspace) / 'runs'}: {exc.strerror or exc}",
+                setting="workspace",
+            ) from None
     try:
         return RunDir.at(run_dir)
     except (OSError, ValueError) as exc:
         raise PrepareError(f"run_dir: {exc}", setting="run_dir") from None
+
+
+@dataclass
+class CheckedRun:
+    """What :func:`check_run` found good: the model (on its device), the split data,
+    the config with its loss resolved, the model's code and the run's name parts."""
+
+    model: nn.Module
+    bundle: DataBundle
+    config: TrainConfig
+    code: str | None
+    label: str
+    kind: str
 
 
 def prepare_run(
@@ -135,6 +166,35 @@ def prepare_run(
 
     Raises:
         PrepareError: nothing was written; the message says what to change.
+    """
+    checked = check_run(settings, stack=stack, namespace=namespace, spec_path=spec_path)
+    model, bundle, config, code = checked.model, checked.bundle, checked.config, checked.code
+    folder = _open_run_dir(run_dir, workspace, f"{data_label(bundle.source)}-{checked.kind}")
+    folder.write_config(
+        _run_config(settings, config, bundle, model, stack, checked.label, spec_path, command)
+    )
+    if code is None:
+        code = (
+            f"# This run trained the REPL variable {settings.model!r}; its printed form:\n"
+            + "\n".join(f"# {line}" for line in repr(model).splitlines())
+            + "\n"
+        )
+    folder.write_model_code(code)
+    trainer = Trainer(model, bundle, config, folder)
+    return PreparedRun(trainer, folder, bundle.description, bundle.task)
+
+
+def check_run(
+    settings: RunSettings,
+    *,
+    stack: LayerStack | None = None,
+    namespace: dict[str, Any] | None = None,
+    spec_path: str | None = None,
+) -> CheckedRun:
+    """Everything :func:`prepare_run` checks, without writing anything.
+
+    Raises:
+        PrepareError: the message says what to change.
     """
     module: nn.Module | None = None
     if stack is None:
@@ -178,20 +238,7 @@ def prepare_run(
         check_compatible(model, bundle, config.loss, config.device)
     except DataError as exc:
         raise PrepareError(str(exc)) from None
-
-    folder = _open_run_dir(run_dir, workspace, f"{data_label(bundle.source)}-{name}")
-    folder.write_config(
-        _run_config(settings, config, bundle, model, stack, label, spec_path, command)
-    )
-    if code is None:
-        code = (
-            f"# This run trained the REPL variable {settings.model!r}; its printed form:\n"
-            + "\n".join(f"# {line}" for line in repr(model).splitlines())
-            + "\n"
-        )
-    folder.write_model_code(code)
-    trainer = Trainer(model, bundle, config, folder)
-    return PreparedRun(trainer, folder, bundle.description, bundle.task)
+    return CheckedRun(model, bundle, config, code, label, name)
 
 
 def _run_config(
@@ -208,6 +255,8 @@ def _run_config(
     out: dict[str, Any] = {"format": 1, "created": time.time()}
     if command is not None:
         out["command"] = command
+    # A data path given relative to it is found again from here by --resume.
+    out["cwd"] = os.getcwd()
     out["spec"] = stack.to_dict() if stack is not None else None
     if spec_path is not None:
         out["spec_path"] = str(spec_path)

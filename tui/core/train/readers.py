@@ -179,13 +179,14 @@ class MetricsReader:
         self.offset = 0
         self.skipped = 0
         self._partial = b""
+        self._discarding = False
 
     def read(self, max_bytes: int | None = None) -> list[MetricPoint]:
         """New complete points (at most ``max_bytes`` of the file per call, if given)."""
         try:
             size = os.path.getsize(self.path)
             if size < self.offset:
-                self.offset, self._partial = 0, b""
+                self.offset, self._partial, self._discarding = 0, b"", False
             if size == self.offset:
                 return []
             with open(self.path, "rb") as fh:
@@ -194,17 +195,22 @@ class MetricsReader:
         except OSError:  # gone, unreadable, a folder named metrics.jsonl
             return []
         self.offset += len(chunk)
+        if self._discarding:
+            # The rest of an over-long line, dropped (and counted) already.
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                return []
+            chunk, self._discarding = chunk[nl + 1 :], False
         data = self._partial + chunk
         cut = data.rfind(b"\n")
-        if cut < 0:
-            self._partial = data
-            return []
         self._partial = data[cut + 1 :]
         if len(self._partial) > MAX_LINE_BYTES:
-            # No line is this long: drop the fragment (counted once) and keep the memory
-            # bounded until the next newline.
-            self._partial = b""
+            # No metric line is this long: drop the fragment, count it once, and drop
+            # what follows up to the next newline, so memory stays bounded.
+            self._partial, self._discarding = b"", True
             self.skipped += 1
+        if cut < 0:
+            return []
         points = []
         for line in data[:cut].split(b"\n"):
             if not line.strip():
@@ -223,7 +229,7 @@ class MetricsReader:
 
     def read_all(self) -> list[MetricPoint]:
         """Every point from the start of the file (resets the reader)."""
-        self.offset, self._partial, self.skipped = 0, b"", 0
+        self.offset, self._partial, self.skipped, self._discarding = 0, b"", 0, False
         return self.read()
 
 

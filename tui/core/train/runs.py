@@ -4,15 +4,20 @@ Layout (one folder per run, under ``<workspace>/runs/`` unless given explicitly)
 
     config.json          everything needed to run it again
     metrics.jsonl        one MetricPoint per line: {"step", "epoch", "time", "name", "value"}
-    checkpoint-last.pt   {"model": state_dict, "optimizer": state_dict, "step", "epoch"}
+    checkpoint-last.pt   {"model": state_dict, "optimizer": state_dict, "step", "epoch",
+                          and the resume state: see tui.core.train.checkpoint}
     checkpoint-best.pt   the same, at the best validation loss
     model.py             the exported module code
     status.json          {"state": a RunState, "error", "updated", "pid", "host", ...}
 
-Whole-file writes are atomic (a temporary file in the same folder, then ``os.replace``),
-so a reader never sees half a config or half a checkpoint. ``metrics.jsonl`` is appended
-through a buffer flushed at least once a second; a reader that catches a line half
-written keeps the fragment and completes it on its next read (:class:`MetricsReader`).
+Whole-file writes are atomic (a temporary file in the same folder, fsynced, then
+``os.replace``), so a reader never sees half a config or half a checkpoint; temporary
+files a killed writer left (``.checkpoint-last.pt.*.tmp``) are never read and are removed
+when the run is resumed (:meth:`RunDir.remove_temp_files`). A write that fails (a full
+disk, a read-only folder) raises :class:`RunWriteError`, naming the file in plain words.
+``metrics.jsonl`` is appended through a buffer flushed at least once a second; a reader
+that catches a line half written keeps the fragment and completes it on its next read
+(:class:`MetricsReader`).
 Non-finite metric values are written as ``null`` (JSON has no NaN) and read back as NaN.
 
 Reading (``list_runs``, ``MetricsReader``, ``read_status``) needs no torch, so the
@@ -21,6 +26,7 @@ monitor can list runs before torch has loaded; only the checkpoint functions imp
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -29,13 +35,26 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.core.atomic import atomic_path, write_bytes_atomic
+from tui.core.atomic import atomic_file, remove_temp_files, write_bytes_atomic
 from tui.core.train.config import RunState
+
+# The readers live in readers.py (no torch, no writer state); re-exported here, where
+# callers have always found them.
+from tui.core.train.readers import (
+    CONFIG,
+    METRICS,
+    STATUS,
+    MetricsReader,
+    RunInfo,
+    list_runs,
+    live_state,
+    read_config,
+    read_status,
+)
 from tui.core.train.series import MetricPoint
 
 if TYPE_CHECKING:
@@ -46,6 +65,7 @@ __all__ = [
     "MetricsReader",
     "RunDir",
     "RunInfo",
+    "RunWriteError",
     "list_runs",
     "live_state",
     "load_checkpoint",
@@ -54,10 +74,41 @@ __all__ = [
 ]
 
 CHECKPOINT_KINDS = ("last", "best")
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
-STATUS = "status.json"
 MODEL_CODE = "model.py"
+# Test hook (crash tests): when set to a file path, the first checkpoint write of the
+# process that finds no file there creates it once the checkpoint's temporary file is
+# written, then waits up to a minute before the rename, so that a test can kill -9 the
+# writer inside the write. Never set it outside tests.
+CHECKPOINT_PAUSE_ENV = "DLTUI_TEST_PAUSE_IN_CHECKPOINT"
+
+
+class RunWriteError(OSError):
+    """A run file could not be written; the message says which and what to do."""
+
+
+_WRITE_ERRORS = {
+    errno.ENOSPC: ("no space left on device", "free space or choose another --run-dir"),
+    errno.EDQUOT: ("disk quota exceeded", "free space or choose another --run-dir"),
+    errno.EROFS: ("the file system is read-only", "choose another --run-dir"),
+    errno.EACCES: ("permission denied", "choose another --run-dir"),
+    errno.EPERM: ("permission denied", "choose another --run-dir"),
+}
+
+
+def write_error(exc: OSError, name: str) -> RunWriteError:
+    """``exc`` (raised writing run file ``name``) in plain words."""
+    if isinstance(exc, RunWriteError):
+        return exc
+    what, hint = _WRITE_ERRORS.get(
+        exc.errno or 0,
+        (
+            (exc.strerror or str(exc) or type(exc).__name__),
+            "check the run folder or choose another --run-dir",
+        ),
+    )
+    err = RunWriteError(f"{what[:1].lower()}{what[1:]} while writing {name}: {hint}")
+    err.errno = exc.errno
+    return err
 
 
 def environment_versions() -> dict[str, str | None]:
@@ -171,11 +222,17 @@ class RunDir:
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Write ``config.json`` (atomic)."""
-        _atomic_write_json(self.path / CONFIG, config)
+        try:
+            _atomic_write_json(self.path / CONFIG, config)
+        except OSError as exc:
+            raise write_error(exc, CONFIG) from exc
 
     def write_model_code(self, code: str) -> None:
         """Write ``model.py`` (atomic)."""
-        write_bytes_atomic(self.path / MODEL_CODE, code.encode("utf-8"))
+        try:
+            write_bytes_atomic(self.path / MODEL_CODE, code.encode("utf-8"))
+        except OSError as exc:
+            raise write_error(exc, MODEL_CODE) from exc
 
     def write_status(self, state: RunState | str, error: str | None = None, **extra: Any) -> None:
         """Write ``status.json`` (atomic): the state, the error if any, and ``extra`` fields
@@ -193,7 +250,27 @@ class RunDir:
             "host": socket.gethostname(),
         }
         status.update(extra)
-        _atomic_write_json(self.path / STATUS, status)
+        try:
+            _atomic_write_json(self.path / STATUS, status)
+        except OSError as exc:
+            # A full disk has no room for a temporary file, but the old status.json has
+            # its blocks: overwriting it in place is not atomic, yet better than leaving
+            # "running" behind (a torn status reads as unknown, never as a wrong state).
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            if not (full and self._write_status_in_place(status)):
+                raise write_error(exc, STATUS) from exc
+
+    def _write_status_in_place(self, status: dict[str, Any]) -> bool:
+        data = (json.dumps(_json_safe(status), allow_nan=False, default=str) + "\n").encode()
+        try:
+            with open(self.path / STATUS, "r+b") as fh:
+                fh.write(data)
+                fh.truncate()
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            return False
+        return True
 
     def append_metrics(self, records: Iterable[MetricPoint | dict[str, Any]]) -> None:
         """Append points to ``metrics.jsonl``; the file is flushed when the last flush is
@@ -208,29 +285,46 @@ class RunDir:
         if not lines:
             return
         with self._lock:
-            if self._metrics_fh is None:
-                self._metrics_fh = open(self.path / METRICS, "a", encoding="utf-8")  # noqa: SIM115
-                self._last_flush = time.monotonic()
-            self._metrics_fh.write("".join(lines))
-            if time.monotonic() - self._last_flush >= self.flush_interval:
-                self._flush_locked()
+            try:
+                if self._metrics_fh is None:
+                    self._metrics_fh = self._open_metrics()
+                    self._last_flush = time.monotonic()
+                self._metrics_fh.write("".join(lines))
+                if time.monotonic() - self._last_flush >= self.flush_interval:
+                    self._flush_locked()
+            except OSError as exc:
+                raise write_error(exc, METRICS) from exc
+
+    def _open_metrics(self) -> Any:
+        # One seam for the file (the full-disk tests replace it).
+        return open(self.path / METRICS, "a", encoding="utf-8")
 
     def flush(self) -> None:
         """Push buffered metric lines to the file now."""
         with self._lock:
-            self._flush_locked()
+            try:
+                self._flush_locked()
+            except OSError as exc:
+                raise write_error(exc, METRICS) from exc
 
     def _flush_locked(self) -> None:
         if self._metrics_fh is not None:
             self._metrics_fh.flush()
         self._last_flush = time.monotonic()
 
-    def close(self) -> None:
-        """Flush and close ``metrics.jsonl`` (appending again reopens it)."""
+    def close(self, discard_on_error: bool = False) -> None:
+        """Flush and close ``metrics.jsonl`` (appending again reopens it). With
+        ``discard_on_error``, lines that cannot be written (a full disk) are dropped
+        instead of raising: for a run that has failed already."""
         with self._lock:
-            if self._metrics_fh is not None:
-                self._metrics_fh.close()
-                self._metrics_fh = None
+            fh, self._metrics_fh = self._metrics_fh, None
+            if fh is None:
+                return
+            try:
+                fh.close()
+            except OSError as exc:
+                if not discard_on_error:
+                    raise write_error(exc, METRICS) from exc
 
     def save_checkpoint(
         self,
@@ -241,14 +335,18 @@ class RunDir:
         epoch: int,
         **extra: Any,
     ) -> Path:
-        """Write ``checkpoint-<kind>.pt`` atomically; returns its path.
+        """Write ``checkpoint-<kind>.pt`` atomically, fsynced before the rename; returns
+        its path. ``extra`` holds the trainer's resume state
+        (:mod:`tui.core.train.checkpoint`).
 
-        It holds plain state dicts, ints and floats only, so it loads back with
-        ``torch.load(weights_only=True)``.
+        It holds plain state dicts, tensors, ints and floats only, so it loads back with
+        ``torch.load(weights_only=True)``. Saved through a Python file object, so a full
+        disk is an ``OSError`` (ENOSPC), not torch's "basic_ios::clear: iostream error".
         """
         import torch
 
-        path = self.path / checkpoint_name(kind)
+        name = checkpoint_name(kind)
+        path = self.path / name
         payload = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -256,9 +354,89 @@ class RunDir:
             "epoch": int(epoch),
         }
         payload.update(extra)
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+        try:
+            with atomic_file(path) as fh:
+                torch.save(payload, fh)
+                _checkpoint_pause_hook(fh)
+        except OSError as exc:
+            raise write_error(exc, name) from exc
         return path
+
+    def remove_temp_files(self) -> list[Path]:
+        """Remove the temporary files of writes cut short (``kill -9`` during a
+        checkpoint write); only while no process writes this run."""
+        return remove_temp_files(self.path)
+
+    def truncate_metrics(self, last_step: int) -> int:
+        """Cut ``metrics.jsonl`` back to the points of steps up to ``last_step`` (and a
+        torn last line), for a run resumed from its checkpoint at that step: the points
+        logged after it are logged again by the resumed run, once. Returns the number of
+        bytes cut.
+
+        The trainer appends in step order, so what goes is a tail: it is found by reading
+        backwards from the end (the cost is that of the tail only) and cut with one
+        ``truncate``, which readers see as the file getting shorter (they start again).
+        """
+        target = self.path / METRICS
+        with self._lock:
+            try:
+                with open(target, "r+b") as fh:
+                    size = fh.seek(0, os.SEEK_END)
+                    keep = _metrics_keep_offset(fh, size, last_step)
+                    if keep < size:
+                        fh.truncate(keep)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    return size - keep
+            except FileNotFoundError:
+                return 0
+            except OSError as exc:
+                raise write_error(exc, METRICS) from exc
+
+
+def _metrics_keep_offset(fh: Any, size: int, last_step: int, block: int = 1 << 16) -> int:
+    """The end of the last complete line whose step is at most ``last_step``, scanning
+    ``fh`` backwards from ``size``. Lines after it go: later steps, a torn last line, and
+    lines that do not parse."""
+    pos = size  # bytes before pos are not read yet
+    tail = b""  # bytes [pos, end) read and not judged yet; end = pos + len(tail)
+    while pos + len(tail) > 0:
+        # The newline that ends the line before the last one in ``tail``.
+        nl = tail.rfind(b"\n", 0, max(0, len(tail) - 1))
+        if nl < 0 and pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            tail = fh.read(pos - start) + tail
+            pos = start
+            continue
+        line = tail[nl + 1 :]
+        if line.endswith(b"\n"):
+            step = _line_step(line)
+            if step is not None and step <= last_step:
+                return pos + len(tail)
+        tail = tail[: nl + 1]
+    return 0
+
+
+def _line_step(line: bytes) -> int | None:
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def _checkpoint_pause_hook(fh: Any) -> None:
+    """The crash tests' pause inside a checkpoint write (see ``CHECKPOINT_PAUSE_ENV``)."""
+    marker = os.environ.get(CHECKPOINT_PAUSE_ENV)
+    if not marker or os.path.exists(marker):
+        return
+    fh.flush()  # the temporary file holds the data, as a write cut short would
+    with open(marker, "w") as out:
+        out.write(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,192 +452,3 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if path.is_dir():
         path = path / checkpoint_name("last")
     return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def read_status(path: str | os.PathLike) -> dict[str, Any] | None:
-    """``status.json`` of a run folder (or the file itself), or None when missing/unreadable."""
-    return _read_json(Path(path), STATUS)
-
-
-def read_config(path: str | os.PathLike) -> dict[str, Any] | None:
-    """``config.json`` of a run folder (or the file itself), or None when missing/unreadable."""
-    return _read_json(Path(path), CONFIG)
-
-
-def _read_json(path: Path, default_name: str) -> dict[str, Any] | None:
-    if path.is_dir():
-        path = path / default_name
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _point_from_dict(d: Any) -> MetricPoint | None:
-    if not isinstance(d, dict):
-        return None
-    try:
-        value = d.get("value")
-        return MetricPoint(
-            step=int(d["step"]),
-            epoch=int(d.get("epoch", 0)),
-            time=float(d.get("time", 0.0)),
-            name=str(d["name"]),
-            value=math.nan if value is None else float(value),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-class MetricsReader:
-    """Follows a ``metrics.jsonl`` as another thread or process appends to it.
-
-    Each :meth:`read` returns the points added since the previous one. It remembers its
-    byte offset, so the cost is that of the new lines only; a last line without its
-    newline yet (a write in progress) is kept and completed next time. A file that
-    shrank (rewritten) is read again from the start. Lines that are not valid points are
-    counted in ``skipped``.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        self.path = path / METRICS if path.is_dir() else path
-        self.offset = 0
-        self.skipped = 0
-        self._partial = b""
-
-    def read(self, max_bytes: int | None = None) -> list[MetricPoint]:
-        """New complete points (at most ``max_bytes`` of the file per call, if given)."""
-        try:
-            size = os.path.getsize(self.path)
-        except OSError:
-            return []
-        if size < self.offset:
-            self.offset, self._partial = 0, b""
-        if size == self.offset:
-            return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read(max_bytes if max_bytes is not None else -1)
-        self.offset += len(chunk)
-        data = self._partial + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._partial = data
-            return []
-        self._partial = data[cut + 1 :]
-        points = []
-        for line in data[:cut].split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                p = _point_from_dict(json.loads(line))
-            except ValueError:
-                p = None
-            if p is None:
-                self.skipped += 1
-            else:
-                points.append(p)
-        return points
-
-    def read_all(self) -> list[MetricPoint]:
-        """Every point from the start of the file (resets the reader)."""
-        self.offset, self._partial, self.skipped = 0, b"", 0
-        return self.read()
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One run as listed by :func:`list_runs`.
-
-    ``status`` is the run's state as :func:`live_state` reads it (UNKNOWN when
-    ``status.json`` is missing, DIED when its writer is gone); ``updated`` (the status
-    file's last write) tells how stale it is. ``started`` is a UNIX time.
-    """
-
-    name: str
-    path: Path
-    status: RunState
-    started: float | None
-    updated: float | None
-    last_step: int | None
-    best_val_loss: float | None
-    error: str | None = None
-
-
-def list_runs(workspace: str | os.PathLike) -> list[RunInfo]:
-    """The runs under ``<workspace>/runs``, newest first.
-
-    Reads ``status.json`` (where the trainer keeps the step and the best validation
-    loss); only for a run whose status lacks them is ``metrics.jsonl`` scanned.
-    """
-    runs = Path(workspace) / "runs"
-    if not runs.is_dir():
-        return []
-    out = []
-    for path in runs.iterdir():
-        if not path.is_dir() or not any((path / f).exists() for f in (CONFIG, STATUS, METRICS)):
-            continue
-        status = read_status(path) or {}
-        config = read_config(path) or {}
-        last_step = status.get("step")
-        best = status.get("best_val_loss")
-        if last_step is None or ("best_val_loss" not in status):
-            last_step, best = _scan_metrics(path, last_step, best)
-        started = config.get("created") or status.get("started")
-        if started is None:
-            try:
-                started = (path / CONFIG).stat().st_mtime
-            except OSError:
-                started = None
-        out.append(
-            RunInfo(
-                name=path.name,
-                path=path,
-                status=live_state(status),
-                started=float(started) if isinstance(started, (int, float)) else None,
-                updated=status.get("updated"),
-                last_step=int(last_step) if last_step is not None else None,
-                best_val_loss=float(best) if best is not None else None,
-                error=status.get("error"),
-            )
-        )
-    out.sort(key=lambda r: (r.started or 0.0, r.name), reverse=True)
-    return out
-
-
-def live_state(status: dict[str, Any] | None) -> RunState:
-    """The state of a ``status.json`` (as :func:`read_status` returns it), with an active
-    state checked against the writer's process: every reader calls this, so a run is
-    DIED to all of them alike.
-
-    A run killed outright (kill -9, a lost machine) leaves "running" behind. When the
-    status was written on this host by a process that no longer exists, say so.
-    """
-    if not status:
-        return RunState.UNKNOWN
-    state = RunState.parse(status.get("state"))
-    pid = status.get("pid")
-    if not state.active or not isinstance(pid, int) or status.get("host") != socket.gethostname():
-        return state
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return RunState.DIED
-    except OSError:
-        pass  # exists but not ours (EPERM): still running
-    return state
-
-
-def _scan_metrics(
-    path: Path, last_step: int | None, best: float | None
-) -> tuple[int | None, float | None]:
-    reader = MetricsReader(path)
-    for p in reader.read():
-        if last_step is None or p.step > last_step:
-            last_step = p.step
-        if p.name == "val/loss" and math.isfinite(p.value) and (best is None or p.value < best):
-            best = p.value
-    return last_step, best

@@ -9,6 +9,7 @@ setting, worded the same for both front ends.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -25,11 +26,13 @@ from tui.core.train.config import (
 
 __all__ = [
     "BUILDER",
+    "DEVICE_CHOICES",
     "FORM_FIELDS",
     "FormField",
     "PrepareError",
     "RunSettings",
     "form_defaults",
+    "form_from_config",
     "settings_from_form",
 ]
 
@@ -73,6 +76,7 @@ class FormField:
     label: str
     default: str
     hint: str
+    choices: tuple[str, ...] = ()  # a fixed list: no other value is accepted
 
 
 def _default(name: str) -> str:
@@ -88,14 +92,19 @@ FORM_FIELDS: tuple[FormField, ...] = (
         DEFAULT_DATA,
         "spirals moons circles xor sine linear, a file, or a REPL name",
     ),
-    FormField("loss", "loss", _default("loss"), " ".join((LOSS_AUTO, *LOSSES))),
-    FormField("optimizer", "optimizer", _default("optimizer"), " ".join(OPTIMIZERS)),
+    FormField(
+        "loss", "loss", _default("loss"), " ".join((LOSS_AUTO, *LOSSES)), (LOSS_AUTO, *LOSSES)
+    ),
+    FormField("optimizer", "optimizer", _default("optimizer"), " ".join(OPTIMIZERS), OPTIMIZERS),
     FormField("lr", "lr", _default("lr"), "learning rate"),
     FormField("batch_size", "batch", _default("batch_size"), "batch size"),
     FormField("epochs", "epochs", _default("epochs"), "epochs"),
     # Empty: the REPL's device, which the app knows and the engine does not.
     FormField("device", "device", "", "REPL's device"),
 )
+
+DEVICE_PATTERN = re.compile(r"(cpu|mps|cuda(:\d{1,3})?)")
+DEVICE_CHOICES = "cpu, cuda, cuda:N, mps (empty: the REPL's device)"
 
 
 def form_defaults() -> dict[str, str]:
@@ -126,9 +135,18 @@ def settings_from_form(form: Mapping[str, str], device: str) -> RunSettings:
         if f.name in ("model", "data") or f.name not in _CONFIG_FIELDS:
             continue
         value = text.get(f.name, "")
+        if value and f.choices and value not in f.choices:
+            raise PrepareError(
+                f"{f.name}: {value[:40]!r} is not one of {', '.join(f.choices)}", setting=f.name
+            )
         if value:
             changes[f.name] = _convert(f.name, value)
-    changes["device"] = text.get("device") or device
+    typed = text.get("device", "")
+    if typed and not DEVICE_PATTERN.fullmatch(typed):
+        raise PrepareError(
+            f"device: {typed[:40]!r} is not one of {DEVICE_CHOICES}", setting="device"
+        )
+    changes["device"] = typed or device
     try:
         config = make_config(changes)
     except ValueError as exc:
@@ -139,3 +157,25 @@ def settings_from_form(form: Mapping[str, str], device: str) -> RunSettings:
         data=text.get("data", ""),
         config=config,
     )
+
+
+def form_from_config(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """The form's text for a run's ``config.json`` (as ``read_config`` returns it): what
+    ``dltui watch`` shows of the watched run. Fields it lacks, or holds in a form that
+    is not a plain value, are left out."""
+    if not isinstance(config, Mapping):
+        return {}
+    train = config.get("train")
+    train = train if isinstance(train, Mapping) else {}
+    out: dict[str, str] = {}
+    model = config.get("spec_path") or config.get("model")
+    if isinstance(model, str):
+        out["model"] = model
+    if isinstance(config.get("data"), str):
+        out["data"] = config["data"]
+    for f in FORM_FIELDS:
+        value = train.get(f.name)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            continue
+        out[f.name] = number_text(value, "g") if isinstance(value, float) else str(value)
+    return {k: v[:200] for k, v in out.items()}

@@ -18,7 +18,15 @@ read-back, naming the first bad step.
 
 A run ends ``finished``, ``stopped`` (on request; last checkpoint written) or ``failed``
 (the reason in plain words in :attr:`Trainer.error` and ``status.json``; metrics so far
-are flushed, the checkpoints of the last good epoch kept).
+are flushed, the checkpoints of the last good epoch kept). A write that fails (a full
+disk) fails the run with the file named, as any other failure.
+
+A trainer given a :class:`~tui.core.train.checkpoint.ResumePoint` (``resume=``; see
+:mod:`tui.core.train.resume`) continues a run from its checkpoint: optimizer state,
+random generators, position inside the epoch, running figures.
+
+The thread is a daemon (a UI must be able to quit); :mod:`tui.core.train.lifecycle`
+stops and joins every trainer still running when the interpreter exits.
 
 Typical use::
 
@@ -42,6 +50,7 @@ from torch import nn
 
 from tui.core.train.batches import Batches, batch_bounds
 from tui.core.train.buffer import MetricBuffer
+from tui.core.train.checkpoint import ResumePoint, checkpoint_extra, make_optimizer, restore_rng
 from tui.core.train.compat import check_compatible
 from tui.core.train.config import (
     RunState,
@@ -51,12 +60,12 @@ from tui.core.train.config import (
 )
 from tui.core.train.data.bundle import DataBundle
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
+from tui.core.train.lifecycle import register, stop_all_trainers
 from tui.core.train.progress import TrainProgress
 from tui.core.train.runs import RunDir
 from tui.core.train.series import MetricPoint
 
-__all__ = ["Trainer"]
-
+__all__ = ["Trainer", "stop_all_trainers"]
 
 # ---------------------------------------------------------------------------------------
 # the trainer
@@ -82,6 +91,7 @@ class Trainer:
         *,
         buffer: MetricBuffer | None = None,
         flush_interval: float = 0.25,
+        resume: ResumePoint | None = None,
     ) -> None:
         # loss="auto" (the default) becomes the usual loss for the data's task.
         config = config.for_task(bundle.task)
@@ -94,6 +104,7 @@ class Trainer:
         self.flush_interval = flush_interval
         self.traceback: str | None = None  # the full traceback of a failure, for a log
         self.optimizer: torch.optim.Optimizer | None = None
+        self.resumed_from = resume
 
         self._cond = threading.Condition()
         self._state = RunState.IDLE
@@ -118,6 +129,14 @@ class Trainer:
         self._pending_meta: list[tuple[int, int, float]] = []
         self._epoch_loss_sum = 0.0
         self._epoch_loss_count = 0
+        self._epoch_step = 0  # steps done in epoch _epochs_done + 1
+        self._shuffle_state: torch.Tensor | None = None  # before that epoch's permutation
+        if resume is not None:
+            self._step, self._epoch = resume.step, resume.epoch
+            self._epochs_done, self._epoch_step = resume.epochs_done, resume.epoch_step
+            self._stats.update({k: v for k, v in resume.stats.items() if v is not None})
+            self._epoch_loss_sum = resume.epoch_loss_sum
+            self._epoch_loss_count = resume.epoch_loss_count
 
     # -- control (any thread) --------------------------------------------------------------
 
@@ -142,6 +161,7 @@ class Trainer:
                 raise RuntimeError(f"this trainer was already started (state {self._state})")
             self._thread = threading.Thread(target=self._run, name="dltui-trainer", daemon=True)
             self._set_state(RunState.PAUSED if self._pause_requested else RunState.RUNNING)
+        register(self)  # stopped and joined at exit
         self._thread.start()
 
     def pause(self) -> None:
@@ -270,9 +290,14 @@ class Trainer:
 
     def _setup(self) -> None:
         cfg = self.config
+        resume = self.resumed_from
         torch.set_num_threads(cfg.num_threads or default_num_threads())
-        torch.manual_seed(cfg.seed)  # dropout and other random layers
-        self._generator = torch.Generator().manual_seed(cfg.seed)  # shuffling
+        self._generator = torch.Generator()  # shuffling
+        if resume is not None and resume.rng is not None:
+            self._generator.set_state(restore_rng(resume.rng, self._device))
+        else:
+            torch.manual_seed(cfg.seed)  # dropout and other random layers
+            self._generator.manual_seed(cfg.seed)
         if self._device.type == "cuda":
             if not torch.cuda.is_available():
                 raise RunFailure("CUDA is not available on this machine: use --device cpu")
@@ -280,29 +305,31 @@ class Trainer:
         self.model.to(self._device)
         check_compatible(self.model, self.bundle, cfg.loss, self._device)
         self._loss_fn = make_loss(cfg.loss)
-        self.optimizer = self._make_optimizer()
+        optimizer = make_optimizer(self.model, cfg)
+        if optimizer is None:
+            raise RunFailure("the model has no trainable parameters: add a layer with weights")
+        if resume is not None and resume.optimizer is not None:
+            # Moves the state to the parameters' device; the lr is in the param groups.
+            optimizer.load_state_dict(resume.optimizer)
+            self._stats["lr"] = optimizer.param_groups[0]["lr"]
+        self.optimizer = optimizer
         self._train_batches = Batches(self.bundle.train, self._device)
         self._val_batches = (
             Batches(self.bundle.val, self._device) if self.bundle.val is not None else None
         )
         self._start_time = time.monotonic()
         self._window = (time.monotonic(), 0)
+        if resume is not None:
+            # The metrics up to the checkpoint are in the file already (the lr at step 0
+            # included); the next point is the next step's.
+            if self.run_dir is not None:
+                self.run_dir.write_status(
+                    RunState.RUNNING, resumed=time.time(), **self._status_extra()
+                )
+            return
         if self.run_dir is not None:
-            self.run_dir.write_status(RunState.RUNNING, started=time.time(), step=0, epoch=0)
+            self.run_dir.write_status(RunState.RUNNING, started=time.time(), **self._status_extra())
         self._emit([MetricPoint(0, 1, time.time(), "lr", cfg.lr)])
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        cfg = self.config
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
-            raise RunFailure("the model has no trainable parameters: add a layer with weights")
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-            )
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _train(self) -> None:
         cfg = self.config
@@ -312,12 +339,18 @@ class Trainer:
         assert opt is not None
         clip_params = [p for g in opt.param_groups for p in g["params"]]
         last_flush = time.monotonic()
-        for epoch in range(1, cfg.epochs + 1):
+        # A resumed run starts inside the epoch after the last complete one, skipping the
+        # batches its checkpoint had done (same permutation: the generator was restored
+        # to its state before it).
+        skip = self._epoch_step
+        for epoch in range(self._epochs_done + 1, cfg.epochs + 1):
             with self._cond:
                 self._epoch = epoch
+            self._shuffle_state = self._generator.get_state()
             perm = torch.randperm(batches.n, generator=self._generator).to(batches.index_device)
+            self._epoch_step = skip
             self.model.train()
-            for lo, hi in bounds:
+            for lo, hi in bounds[skip:]:
                 self._wait_turn()
                 self._apply_pending_lr(epoch)
                 x, y = batches.get(perm[lo:hi])
@@ -328,6 +361,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(clip_params, cfg.grad_clip)
                 opt.step()
                 self._step += 1
+                self._epoch_step += 1
                 # No .item() here: keep the value on the device until the next read-back.
                 self._pending.append(loss.detach())
                 self._pending_meta.append((self._step, epoch, time.time()))
@@ -335,6 +369,7 @@ class Trainer:
                 if time.monotonic() - last_flush >= self.flush_interval:
                     self._flush()
                     last_flush = time.monotonic()
+            skip = 0
             self._flush()
             self._end_of_epoch(epoch)
             last_flush = time.monotonic()
@@ -483,21 +518,41 @@ class Trainer:
                 "rate or check the validation data for NaN/Inf values"
             )
         if self.run_dir is not None:
-            self.run_dir.save_checkpoint("last", self.model, self.optimizer, self._step, epoch)
-            if improved:
-                self.run_dir.save_checkpoint(
-                    "best",
-                    self.model,
-                    self.optimizer,
-                    self._step,
-                    epoch,
-                    val_loss=self._stats["val_loss"],
-                )
-            self.run_dir.write_status(RunState.RUNNING, **self._status_extra())
+            # Metrics first: a checkpoint never runs ahead of the metrics file (resume
+            # cuts the file back to the checkpoint's step).
             self.run_dir.flush()
+            self._save_checkpoint("last", epochs_done=epoch)
+            if improved:
+                self._save_checkpoint("best", epochs_done=epoch, val_loss=self._stats["val_loss"])
+            self.run_dir.write_status(RunState.RUNNING, **self._status_extra())
         with self._cond:
             self._epochs_done = epoch
+            self._epoch_step = 0
             self._cond.notify_all()
+
+    def _save_checkpoint(self, kind: str, epochs_done: int, **extra: Any) -> None:
+        """Write checkpoint ``kind`` with everything :mod:`~tui.core.train.resume` needs;
+        ``epochs_done`` counts the epochs complete with their validation."""
+        assert self.run_dir is not None
+        # Inside an epoch, the shuffling state to keep is the one from before its
+        # permutation (the resumed run redraws it and skips the batches done); after a
+        # complete epoch, the generator's current state.
+        mid_epoch = self._epoch > epochs_done and self._shuffle_state is not None
+        shuffle = self._shuffle_state if mid_epoch else self._generator.get_state()
+        assert shuffle is not None
+        resume_state = checkpoint_extra(
+            epochs_done=epochs_done,
+            epoch_step=self._epoch_step if mid_epoch else 0,
+            steps_per_epoch=self._steps_per_epoch,
+            epochs=self.config.epochs,
+            shuffle=shuffle,
+            device=self._device,
+            stats=self._stats,
+            loss_sum_count=(self._epoch_loss_sum, self._epoch_loss_count),
+        )
+        self.run_dir.save_checkpoint(
+            kind, self.model, self.optimizer, self._step, self._epoch, **resume_state, **extra
+        )
 
     def _status_extra(self) -> dict[str, Any]:
         s = self._stats
@@ -505,6 +560,7 @@ class Trainer:
             "step": self._step,
             "epoch": self._epoch,
             "epochs": self.config.epochs,
+            "steps_per_epoch": self._steps_per_epoch,
             "train_loss": s.get("train_loss"),
             "epoch_train_loss": s.get("epoch_train_loss"),
             "val_loss": s.get("val_loss"),
@@ -517,10 +573,9 @@ class Trainer:
         try:
             self._flush()
             if self.run_dir is not None:
+                self.run_dir.flush()
                 if state == RunState.STOPPED and self.optimizer is not None:
-                    self.run_dir.save_checkpoint(
-                        "last", self.model, self.optimizer, self._step, self._epoch
-                    )
+                    self._save_checkpoint("last", epochs_done=self._epochs_done)
                 self.run_dir.write_status(state, **self._status_extra())
                 self.run_dir.close()
         except BaseException as exc:
@@ -539,11 +594,13 @@ class Trainer:
             # read-back were already published by _flush.
             self._pending, self._pending_meta = [], []
             if self.run_dir is not None:
+                # A full disk may refuse the status too: write_status then tries in place.
                 self.run_dir.write_status(RunState.FAILED, error=message, **self._status_extra())
-                self.run_dir.close()
         except Exception:  # the original error is the one to report
             pass
         finally:
+            if self.run_dir is not None:
+                self.run_dir.close(discard_on_error=True)
             with self._cond:
                 self._set_state(RunState.FAILED)
 

@@ -30,8 +30,19 @@ __all__ = [
 ]
 
 
+MAX_CLASSES = 1_000_000
+
+
 class DataError(ValueError):
-    """A data source that cannot be used, with a one-line message in plain words."""
+    """A data source that cannot be used, with a one-line message in plain words.
+
+    The message is folded onto one line and bounded: it may quote a file's content, and
+    the command line promises one line on stderr whatever the file holds.
+    """
+
+    def __init__(self, message: str) -> None:
+        text = " ".join(str(message).split())
+        super().__init__(text if len(text) <= 400 else text[:399] + "…")
 
 
 class SampleError(DataError):
@@ -128,7 +139,33 @@ def _as_tensor(a: Any, what: str) -> torch.Tensor:
         raise DataError(f"{what} holds Python objects, not numbers: give it a numeric dtype")
     if arr.dtype.kind in "US":
         raise DataError(f"{what} holds text, not numbers")
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{what} holds {arr.dtype} values, not plain numbers")
+    # torch takes native byte order only (IDX and .npy files may be big-endian), no
+    # unsigned types wider than a byte on every version, and no long double.
+    if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:
+        target = np.dtype(np.int64)
+    elif arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        target = np.dtype(np.float64)
+    else:
+        target = arr.dtype.newbyteorder("=")
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=target))
+
+
+def _check_finite(t: torch.Tensor, what: str) -> None:
+    """Refuse NaN and Inf (also values that overflowed float32): training on them fails
+    at the first step, after a run directory was created."""
+    if not t.dtype.is_floating_point or t.numel() == 0:
+        return
+    bad = ~torch.isfinite(t)
+    if not bool(bad.any()):
+        return
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    where = f"sample {index[0]}" + (f", position {list(index[1:])}" if len(index) > 1 else "")
+    raise DataError(
+        f"{what} hold {float(t[index])} at {where} ({int(bad.sum())} such values): "
+        "dltui trains on finite numbers within float32's range (about ±3.4e38)"
+    )
 
 
 def _prepare_inputs(x: torch.Tensor) -> torch.Tensor:
@@ -178,16 +215,23 @@ def bundle_from_tensors(
         raise DataError(f"{source or 'the data'} holds no samples")
     if xt.ndim == 1:
         xt = xt.unsqueeze(1)  # one feature per sample
+    _check_finite(yt, "the targets (y)")
     task = task or _guess_task(yt, from_text)
     xt = _prepare_inputs(xt)
+    _check_finite(xt, "the inputs (X)")
     yt, num_classes = _prepare_targets(yt, task)
+    _check_finite(yt, "the targets (y)")
     train = TensorDataset(xt, yt)
     val_ds = None
     if val is not None:
         vx = _prepare_inputs(_as_tensor(val[0], "the validation inputs"))
         if vx.ndim == 1:
             vx = vx.unsqueeze(1)
-        vy, vclasses = _prepare_targets(_as_tensor(val[1], "the validation targets"), task)
+        _check_finite(vx, "the validation inputs")
+        vy = _as_tensor(val[1], "the validation targets")
+        _check_finite(vy, "the validation targets")
+        vy, vclasses = _prepare_targets(vy, task)
+        _check_finite(vy, "the validation targets")
         if vx.shape[1:] != xt.shape[1:] or vx.shape[0] != vy.shape[0]:
             raise DataError(
                 f"validation samples have shape {shape_text(vx.shape[1:])} but training samples "
@@ -230,6 +274,12 @@ def _prepare_targets(y: torch.Tensor, task: str) -> tuple[torch.Tensor, int | No
         y = y.to(torch.int64)
         if y.numel() and y.min() < 0:
             raise DataError(f"class labels must be 0 or more (y holds {int(y.min())})")
+        if y.numel() and y.max() >= MAX_CLASSES:
+            # The model would need an output per class: 10**12 labels mean a wrong column.
+            raise DataError(
+                f"class labels go up to {int(y.max())}: dltui trains at most {MAX_CLASSES:,} "
+                "classes (is the target column right? task=regression for measurements)"
+            )
         return y, int(y.max()) + 1 if y.numel() else 0
     if task != "regression":
         raise DataError(f"task must be classification or regression, not {task!r}")

@@ -8,13 +8,17 @@ channel, ``(N, 1, H, W)``, ready for a Conv2d. The header of every file is check
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import struct
+import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from tui.core.text import first_line
 from tui.core.train.data.bundle import DataBundle, DataError, bundle_from_tensors
 
 __all__ = ["find_idx", "load_idx", "read_idx"]
@@ -30,28 +34,69 @@ _IDX_DTYPES = {
 _IDX_NAME = re.compile(r"(train|t10k)-(images|labels)[-.]idx[13]-ubyte(\.gz)?$")
 
 
+# More than any IDX data set in use (MNIST's training images are 47 MB); a header that
+# claims more is corrupt or hostile, and is refused before anything is allocated.
+MAX_IDX_BYTES = 8 * 2**30
+_CHUNK = 16 * 2**20
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) into a NumPy array, checking its header."""
+    """Read one IDX file (optionally gzipped) into a NumPy array, checking its header.
+
+    The header is read first and the size it claims checked (against the file's size
+    when uncompressed, against :data:`MAX_IDX_BYTES` always) before the data is read, in
+    chunks, so a corrupt header cannot make it allocate terabytes. Every problem, a
+    gzip or zlib error included, is a one-line :class:`DataError` naming the file.
+    """
     path = Path(path)
-    opener = gzip.open if path.name.endswith(".gz") else open
+    gz = path.name.endswith(".gz")
     try:
-        with opener(path, "rb") as fh:
-            data = fh.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path} cannot be read: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        with (gzip.open if gz else open)(path, "rb") as fh:
+            return _read_idx(fh, path, None if gz else os.fstat(fh.fileno()).st_size)
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{path} is too large to load into memory") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        what = "is not a readable gzip file" if gz else "cannot be read"
+        raise DataError(f"{path} {what}: {first_line(exc)}") from None
+
+
+def _read_idx(fh: IO[bytes], path: Path, file_size: int | None) -> np.ndarray:
+    magic = fh.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = _IDX_DTYPES[data[2]], data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    dtype, ndim = _IDX_DTYPES[magic[2]], magic[3]
+    raw_dims = fh.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
         raise DataError(f"{path} is truncated (its header is incomplete)")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - header < expected:
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    count = math.prod(dims)
+    expected = count * dtype.itemsize
+    header = 4 + 4 * ndim
+    if file_size is not None and file_size - header < expected:
         raise DataError(
-            f"{path} is truncated: {len(data) - header} bytes of data where {dims} needs {expected}"
+            f"{path} is truncated or corrupt: its header claims {dims} ({expected:,} bytes) "
+            f"but {file_size - header:,} bytes of data follow"
         )
-    return np.frombuffer(data, dtype=dtype, count=int(np.prod(dims)), offset=header).reshape(dims)
+    if expected > MAX_IDX_BYTES:
+        raise DataError(
+            f"{path}: its header claims {dims} ({expected:,} bytes), more than the "
+            f"{MAX_IDX_BYTES:,} dltui reads from one IDX file: the file is corrupt"
+        )
+    parts, got = [], 0
+    while got < expected:
+        part = fh.read(min(_CHUNK, expected - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    if got < expected:
+        raise DataError(
+            f"{path} is truncated: {got:,} bytes of data where {dims} needs {expected:,}"
+        )
+    fh.read(1)  # reach the end, where gzip checks the CRC and length of what it gave
+    return np.frombuffer(b"".join(parts), dtype=dtype, count=count).reshape(dims)
 
 
 def find_idx(path: Path) -> dict[str, Path] | None:

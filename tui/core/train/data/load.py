@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tui.core.text import first_line
 from tui.core.train.data.arrays import load_npy, load_npz
 from tui.core.train.data.bundle import DataBundle, DataError, check_file_options, parse_options
 from tui.core.train.data.idx import find_idx, load_idx
@@ -36,6 +37,22 @@ def load_data(source: str, namespace: dict | None = None) -> DataBundle:
             "a .csv/.npz/.npy file or a folder of IDX files"
         )
     source = source.strip()
+    try:
+        return _load(source, namespace)
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{source} is too large to load into memory") from None
+    except Exception as exc:
+        # A loader's own checks name the file and the place; this is the net under them
+        # (a path too long for the OS, a user Dataset whose __len__ raises, ...), so no
+        # traceback reaches the user, whatever the input.
+        raise DataError(
+            f"{source} cannot be loaded: {type(exc).__name__}: {first_line(exc)}"
+        ) from exc
+
+
+def _load(source: str, namespace: dict | None) -> DataBundle:
     if namespace is not None and source in namespace:
         return from_namespace(source, namespace[source], source)
 
@@ -52,7 +69,13 @@ def load_data(source: str, namespace: dict | None = None) -> DataBundle:
     opts = parse_options(option_text, path.name) if option_text else {}
     suffix = path.suffix.lower()
     if path.is_file() and suffix in _FILE_LOADERS:
-        return _FILE_LOADERS[suffix](path, opts, source)
+        try:
+            return _FILE_LOADERS[suffix](path, opts, source)
+        except DataError as exc:
+            # Checks shared by every source ("the inputs (X) hold NaN") name no file.
+            if path.name in str(exc):
+                raise
+            raise DataError(f"{path}: {exc}") from None
     idx_files = find_idx(path)
     if idx_files is not None:
         check_file_options(opts, set(), str(path))

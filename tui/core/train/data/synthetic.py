@@ -140,22 +140,47 @@ def _convert_options(name: str, given: dict[str, str], defaults: dict[str, Any])
             value = kind(raw) if kind is not int else int(raw, 10)
         except ValueError:
             noun = "an integer" if kind is int else "a number"
-            raise DataError(f"option {key}={raw} for {name} must be {noun}") from None
+            shown = raw if len(raw) <= 24 else raw[:20] + "…"
+            raise DataError(f"option {key}={shown} for {name} must be {noun}") from None
         out[key] = value
     return out
+
+
+# Bounds on what a synthetic set may generate: ten million samples of 2 features is
+# 80 MB; 10^10 (a typo's worth of zeros) would be terabytes and end in a crash.
+MAX_SAMPLES = 10**7
+MAX_VALUES = 10**8  # samples x features, for linear's features
+MAX_CLASSES = 1000  # spirals generates one arm per class in a Python loop
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's range
 
 
 def load_synthetic(name: str, option_text: str, source: str) -> DataBundle:
     spec = SYNTHETIC[name]
     opts = _convert_options(name, parse_options(option_text, name), spec.options)
-    if opts["n"] < 2:
-        raise DataError(f"option n={opts['n']} for {name} must be at least 2")
+    n = opts["n"]
+    if n < 2:
+        raise DataError(f"option n={n} for {name} must be at least 2")
+    if n > MAX_SAMPLES:
+        raise DataError(
+            f"option n={n} for {name} must be at most {MAX_SAMPLES:,} (10^7): "
+            "a synthetic set that large is generated in memory"
+        )
     if not (math.isfinite(opts["noise"]) and opts["noise"] >= 0):
         raise DataError(f"option noise={opts['noise']} for {name} must be 0 or more")
-    if "classes" in opts and not 2 <= opts["classes"] <= opts["n"]:
-        raise DataError(f"option classes={opts['classes']} for {name} must be between 2 and n")
-    if "features" in opts and opts["features"] < 1:
-        raise DataError(f"option features={opts['features']} for {name} must be at least 1")
+    if not 0 <= opts["seed"] <= MAX_SEED:
+        raise DataError(f"option seed={opts['seed']} for {name} must be between 0 and 2^63-1")
+    if "classes" in opts and not 2 <= opts["classes"] <= min(n, MAX_CLASSES):
+        raise DataError(
+            f"option classes={opts['classes']} for {name} must be between 2 and "
+            f"{min(n, MAX_CLASSES)} (n, at most {MAX_CLASSES})"
+        )
+    if "features" in opts and not 1 <= opts["features"] <= MAX_VALUES // n:
+        raise DataError(
+            f"option features={opts['features']} for {name} must be between 1 and "
+            f"{MAX_VALUES // n:,} (n x features at most {MAX_VALUES:,})"
+        )
+    if "factor" in opts and not (math.isfinite(opts["factor"]) and opts["factor"] > 0):
+        raise DataError(f"option factor={opts['factor']} for {name} must be a number above 0")
     x, y = spec.make(**opts)
     shown = ",".join(f"{k}={v}" for k, v in opts.items())
     desc = f"{name} ({shown}): {spec.help}"

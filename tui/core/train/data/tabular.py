@@ -30,6 +30,10 @@ def load_csv(path: Path, opts: dict[str, str], source: str) -> DataBundle:
             text = fh.read()
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a text CSV file (it is not UTF-8)") from None
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise DataError(f"{path} is not a text CSV file (it holds NUL bytes)")
     lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise DataError(f"{path} is empty")
@@ -38,11 +42,16 @@ def load_csv(path: Path, opts: dict[str, str], source: str) -> DataBundle:
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    rows = [
-        (lineno, row)
-        for lineno, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
-        if row and any(c.strip() for c in row)
-    ]
+    try:
+        rows = [
+            (lineno, row)
+            for lineno, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
+            if row and any(c.strip() for c in row)
+        ]
+    except csv.Error as exc:  # a field over csv's size limit, a stray quote
+        raise DataError(f"{path} is not a readable CSV file: {exc}") from None
+    if not rows:
+        raise DataError(f"{path} has no values (only delimiters)")
     header: list[str] | None = None
     if _looks_like_header(rows[0][1], rows[1][1] if len(rows) > 1 else None):
         header = [c.strip() for c in rows[0][1]]
@@ -62,7 +71,7 @@ def load_csv(path: Path, opts: dict[str, str], source: str) -> DataBundle:
         if j == target:
             continue
         try:
-            features.append(np.array([float(c) for c in columns[j]], dtype=np.float32))
+            features.append(np.array([float(c) for c in columns[j]], dtype=np.float64))
         except ValueError:
             lineno, bad = next((ln, r[j]) for ln, r in rows if not is_number(r[j]))
             name = f"{header[j]!r} " if header else ""
@@ -70,12 +79,16 @@ def load_csv(path: Path, opts: dict[str, str], source: str) -> DataBundle:
                 f"{path}, line {lineno}: column {name}(number {j + 1}) holds {bad!r}, "
                 "not a number; dltui reads numeric features only"
             ) from None
-    x = np.stack(features, axis=1)
+    for k, j in enumerate(c for c in range(width) if c != target):
+        _check_column(features[k], rows, j, header, path)
+    # Checked in float64, then converted: a cast that overflows would warn on stderr.
+    x = np.stack(features, axis=1).astype(np.float32)
     raw_y = columns[target]
     class_names = None
     task = task_option(opts)
     if all(is_number(c) for c in raw_y):
         y = np.array([float(c) for c in raw_y], dtype=np.float64)
+        _check_column(y, rows, target, header, path)
     else:
         if task == "regression":
             bad = next(c for c in raw_y if not is_number(c))
@@ -88,6 +101,38 @@ def load_csv(path: Path, opts: dict[str, str], source: str) -> DataBundle:
     tname = header[target] if header else f"column {target + 1}"
     desc = f"{path.name} (target {tname})"
     return bundle_from_tensors(x, y, task, desc, source, from_text=True, class_names=class_names)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_column(
+    values: np.ndarray,
+    rows: list[tuple[int, list[str]]],
+    j: int,
+    header: list[str] | None,
+    path: Path,
+) -> None:
+    """Refuse NaN, Inf and numbers beyond float32 (1e308 becomes inf when converted),
+    naming the first one's line and column: training on them fails only after a run
+    directory was created."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    lineno, row = rows[i]
+    cell = row[j].strip()
+    name = f"{header[j]!r} " if header else ""
+    why = (
+        "not a finite number"
+        if not np.isfinite(float(cell))
+        else "beyond float32's range (about ±3.4e38)"
+    )
+    raise DataError(
+        f"{path}, line {lineno}, column {name}(number {j + 1}): {cell!r} is {why}; "
+        f"{int(bad.sum())} such value(s) in the column: fill or drop them first"
+    )
 
 
 def _looks_like_header(first: list[str], second: list[str] | None) -> bool:

@@ -1,0 +1,106 @@
+"""The hostile corpus (tests/repl/hostile_inputs.py) driven through the app with Pilot.
+
+One app for the whole corpus, inputs submitted one after another as a user would paste
+them: after each, ``1+1`` evaluates and shows 2, the app is still running, and no
+terminal control character reached the transcript. A second app checks what is about
+the screen beyond that: Tab on an object whose ``__dir__`` loops, output of a thread
+that prints after its submission ended.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from conftest import press_tab, submit, wait_repl, wait_until
+from hostile_inputs import HOSTILE
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from tui.app import DltuiApp
+from widgets.repl.input import ReplInput
+from widgets.repl.output import ReplOutput
+
+AppFactory = Callable[..., DltuiApp]
+CONTROLS = {chr(c) for c in range(0x20) if chr(c) not in "\n\t"} | {"\x7f", "\x9b"}
+
+
+async def wait_session(pilot: Pilot) -> None:
+    """Wait for the REPL's namespace only: the builder's and monitor's warm-up is not
+    what these tests are about."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.session.loaded, "torch to load")  # type: ignore[attr-defined]
+
+
+async def paste_and_run(pilot: Pilot, source: str) -> None:
+    """Put ``source`` in the input as a paste would, and press Enter (twice for a block)."""
+    repl_input = pilot.app.query_one(ReplInput)
+    repl_input.text = source
+    repl_input.move_cursor(repl_input.document.end)
+    await submit(pilot)
+
+
+async def evaluates(pilot: Pilot, app: DltuiApp) -> None:
+    output = app.query_one(ReplOutput)
+    await paste_and_run(pilot, "1+1")
+    await wait_repl(pilot)
+    plain = list(output.plain)
+    last_input = max(i for i, entry in enumerate(plain) if entry == ">>> 1+1")
+    assert "2" in plain[last_input + 1 :], plain[last_input:]
+
+
+async def test_hostile_corpus_leaves_the_app_answering(make_app: AppFactory) -> None:
+    assert len(HOSTILE) >= 100
+    app = make_app()
+    output_entries = 0
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_session(pilot)
+        output = app.query_one(ReplOutput)
+        for name, source, needs_interrupt in HOSTILE:
+            started = time.monotonic()
+            open("/tmp/hostile_progress.txt", "a").write(f"{name}\n")  # DEBUG
+            await paste_and_run(pilot, source)
+            if needs_interrupt:
+                await wait_until(pilot, lambda: app.session.running, f"{name} to run")
+                await pilot.press("ctrl+c")
+            await wait_repl(pilot)
+            await evaluates(pilot, app)
+            assert app.is_running, name
+            new = list(output.plain)[-(len(output.plain) - output_entries) :]
+            for entry in new:
+                assert not CONTROLS & set(entry), f"{name}: a control character reached {entry!r}"
+            output_entries = len(output.plain)
+            assert time.monotonic() - started < 60, f"{name} took too long"
+        assert app.screen is app.screen_stack[0]
+        assert output.size.height > 0 and app.query_one(ReplInput).size.height > 0
+
+
+async def test_tab_on_a_looping_dir_and_late_thread_output(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_session(pilot)
+        looping_dir = "class D:\n    def __dir__(self):\n        while True:\n            pass\n"
+        await paste_and_run(pilot, looping_dir + "d = D()")
+        await wait_repl(pilot)
+        repl_input = app.query_one(ReplInput)
+        repl_input.text = "d."
+        repl_input.move_cursor(repl_input.document.end)
+        started = time.monotonic()
+        await press_tab(pilot)
+        assert time.monotonic() - started < 10
+        hint = str(app.query_one("#completion-hint", Static).render())
+        assert "completion stopped" in hint
+        repl_input.text = ""
+        await evaluates(pilot, app)
+
+        # A thread that prints after its submission has ended: the text still arrives.
+        await paste_and_run(
+            pilot,
+            "import threading\ngo = threading.Event()\n"
+            "threading.Thread(target=lambda: (go.wait(30), print('\\x1b[2Jlate line'))).start()",
+        )
+        await wait_repl(pilot)
+        app.session.namespace["go"].set()
+        output = app.query_one(ReplOutput)
+        await wait_until(pilot, lambda: "␛[2Jlate line" in output.transcript, "the late line")
+        await evaluates(pilot, app)
