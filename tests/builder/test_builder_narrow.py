@@ -102,16 +102,29 @@ async def test_columns_fit_80_after_the_widest_preset_and_shrink_back(pilot: Pil
         if macs is not None:
             assert column(builder, "mult_adds")[i] in (compact_count(macs), f"{macs:,}")
     assert column(builder, "args")[0] == "auto, 6, 5, padding=2"  # as nn.Conv2d is written
+    wide = {
+        str(k.value): c.get_render_width(builder.table) for k, c in builder.table.columns.items()
+    }
 
     await pick(pilot, "p", "No hidden")
     await settle(pilot)
     assert_every_column_in_sight(builder)
-    # Narrow again: the long forms are back, the share column too.
-    assert column(builder, "args")[1] == "in_features=auto, out_features=10"
-    assert "share" in [str(k.value) for k in builder.table.columns]
+    # Narrow again: the columns shrink back to the new cells, the share column is back.
+    narrow = {
+        str(k.value): c.get_render_width(builder.table) for k, c in builder.table.columns.items()
+    }
+    assert narrow["args"] < wide["args"] and narrow["layer"] < wide["layer"]
+    assert column(builder, "args")[1] == "auto, 10"
+    assert column(builder, "share")[1] == "100.0%"
     assert builder.table.columns[builder.table.coordinate_to_cell_key((0, 3))[1]].label.plain == (
         "output shape"
     )
+
+    # At 120 columns there is room for the arguments by name.
+    await pilot.resize_terminal(120, 40)
+    await settle(pilot)
+    assert column(builder, "args")[1] == "in_features=auto, out_features=10"
+    assert_every_column_in_sight(builder)
 
 
 async def test_a_wide_error_row_at_80_keeps_the_numbers_in_sight(pilot: Pilot) -> None:

@@ -71,3 +71,12 @@ def test_error_row_80x24(snap_compare: SnapCompare, app: DltuiApp) -> None:
 
 def test_error_row_120x40(snap_compare: SnapCompare, app: DltuiApp) -> None:
     assert snap_compare(app, terminal_size=(120, 40), run_before=with_quickstart(_break_row_3))
+
+
+async def _lenet(pilot: Pilot) -> None:
+    await pick(pilot, "p", "LeNet")
+
+
+def test_lenet_80x24(snap_compare: SnapCompare, app: DltuiApp) -> None:
+    # The widest preset: every column in sight at 80 (short forms, no scrolling).
+    assert snap_compare(app, terminal_size=(80, 24), run_before=with_quickstart(_lenet))

@@ -260,6 +260,54 @@ def _dir(ws: Path, name: str) -> Path:
     return ws / name
 
 
+def _npy_header_only(ws: Path, shape: tuple[int, ...]) -> str:
+    with open(ws / "h.npy", "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": shape}
+        )
+        fh.write(bytes(64))
+    return str(ws / "h.npy")
+
+
+def _idx_huge_gz(ws: Path) -> str:
+    images = struct.pack(">HBBIII", 0, 0x08, 3, 0xFFFFFFFF, 28, 28) + bytes(28 * 28)
+    labels = struct.pack(">HBBI", 0, 0x08, 1, 0xFFFFFFFF) + bytes(1)
+    return _idx_folder(ws, images, labels, gz=True)
+
+
+def _pickle0_npy(ws: Path) -> str:
+    (ws / "p0.npy").write_bytes(pickle.dumps(_Payload(str(ws / PWNED)), protocol=0))
+    return str(ws / "p0.npy")
+
+
+# Data loaders, more of them: headers that lie, float32 overflow, bounds on synthetic sets.
+CASES += [
+    Case(
+        "train: npy header claiming 10**12 floats",
+        _train(lambda ws: _npy_header_only(ws, (10**6, 10**6))),
+        "claims",
+    ),
+    Case("train: idx.gz claiming 2**32-1 items", _train(_idx_huge_gz), "claims"),
+    Case("train: npy that is a protocol-0 pickle", _train(_pickle0_npy)),
+    Case(
+        "train: csv 1e39 (beyond float32)",
+        _train(lambda ws: _csv(ws, "1,2,0\n1e39,2,1\n" * 5)),
+        "float32",
+    ),
+    Case("train: csv NUL bytes", _train(lambda ws: _csv(ws, "1,2,0\n1,\x002,1\n"))),
+    Case("train: csv only delimiters", _train(lambda ws: _csv(ws, ",,,\n,,,\n"))),
+    Case(
+        "train: csv label 10**12",
+        _train(lambda ws: _csv(ws, "1,2,0\n3,4,1000000000000\n" * 3)),
+        "class",
+    ),
+    Case("train: data classes huge", _train("spirals:classes=100000,n=200000"), "classes"),
+    Case("train: data features huge", _train("linear:features=100000000"), "features"),
+    Case("train: data n with 5000 digits", _train("xor:n=" + "9" * 5000), "integer"),
+    Case("train: data path too long", _train("d" * 5000 + ".csv")),
+]
+
+
 def _snapshot(ws: Path) -> dict[str, bytes]:
     return {str(p.relative_to(ws)): p.read_bytes() for p in ws.rglob("*") if p.is_file()}
 

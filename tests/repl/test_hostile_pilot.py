@@ -22,6 +22,7 @@ from widgets.repl.input import ReplInput
 from widgets.repl.output import ReplOutput
 
 AppFactory = Callable[..., DltuiApp]
+LOAD_TIMEOUT_S = 300.0
 CONTROLS = {chr(c) for c in range(0x20) if chr(c) not in "\n\t"} | {"\x7f", "\x9b"}
 
 
@@ -29,7 +30,11 @@ async def wait_session(pilot: Pilot) -> None:
     """Wait for the REPL's namespace only: the builder's and monitor's warm-up is not
     what these tests are about."""
     app = pilot.app
-    await wait_until(pilot, lambda: app.session.loaded, "torch to load")  # type: ignore[attr-defined]
+    # import torch takes ~2 s, but a minute and more on a machine shared with other jobs.
+    deadline = time.monotonic() + LOAD_TIMEOUT_S
+    while not app.session.loaded:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "timed out waiting for torch to load"
+        await pilot.pause(0.05)  # a tick between checks, not a guess at the duration
 
 
 async def paste_and_run(pilot: Pilot, source: str) -> None:
@@ -58,7 +63,8 @@ async def test_hostile_corpus_leaves_the_app_answering(make_app: AppFactory) -> 
         output = app.query_one(ReplOutput)
         for name, source, needs_interrupt in HOSTILE:
             started = time.monotonic()
-            open("/tmp/hostile_progress.txt", "a").write(f"{name}\n")  # DEBUG
+            with open("/tmp/hostile_progress.txt", "a") as log:  # DEBUG
+                log.write(f"{time.time():.1f} {name}\n")
             await paste_and_run(pilot, source)
             if needs_interrupt:
                 await wait_until(pilot, lambda: app.session.running, f"{name} to run")

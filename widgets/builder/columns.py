@@ -71,7 +71,8 @@ def compact_shape(shape: str) -> str:
 
 
 def cut(text: str, width: int) -> str:
-    """``text`` in at most ``width`` columns, ending in ``…`` when cut."""
+    """``text`` in at most ``width`` columns, ending in ``…`` when cut (at a space when
+    one is near the end: ``expects last dim 100…``, not ``expects last dim 100 b…``)."""
     if cell_len(text) <= width:
         return text
     out = ""
@@ -79,16 +80,27 @@ def cut(text: str, width: int) -> str:
         if cell_len(out + ch) > width - 1:
             break
         out += ch
+    space = out.rfind(" ")
+    if space > len(out) // 2:
+        out = out[:space].rstrip(" ,")
     return out + "…"
 
 
+MIN_ERROR = 20
+"""The narrowest an error clause is cut to; below, a clause cut to a dozen letters says
+nothing, and the cell points to the whole sentence under the table instead."""
+
+
 def error_cell(error: str, width: int) -> str:
-    """``✗ error`` in ``width`` columns: whole, or its first clause, or a pointer below
-    (a clause cut to a dozen letters says nothing)."""
-    for text in ("✗ " + error, "✗ " + error.split(": ", 1)[0], "✗ see below"):
+    """``✗ error`` in ``width`` columns: whole, or its first clause (cut if it must be),
+    or a pointer below."""
+    clause = "✗ " + error.split(": ", 1)[0]
+    for text in ("✗ " + error, clause):
         if cell_len(text) <= width:
             return text
-    return "✗"
+    if width >= MIN_ERROR:
+        return cut(clause, width)
+    return "✗ see below" if width >= len("✗ see below") else "✗"
 
 
 @dataclass
@@ -115,7 +127,9 @@ def _layout(rows: list[RowCells], s: _State) -> Layout:
         "MACs" if s.short_labels else "mult-adds",
     ]
     right = [False, False, False, False, True, True]
-    if s.share:
+    # An empty share column (an error row above makes shares meaningless) only takes room.
+    share = s.share and any(r.share for r in rows)
+    if share:
         keys.append("share")
         labels.append("share")
         right.append(True)
@@ -137,7 +151,7 @@ def _layout(rows: list[RowCells], s: _State) -> Layout:
             "" if r.params is None else count(r.params),
             "" if r.mult_adds is None else count(r.mult_adds),
         ]
-        if s.share:
+        if share:
             cells.append(r.share)
         out.rows.append(cells)
     return out

@@ -153,9 +153,13 @@ def error_text(rows: list[RowResult]) -> str:
     fixes = [f"add {bad.fit_insert} before it"] if bad.fit_insert else []
     if bad.fit:
         fixes.append("set " + ", ".join(f"{k}={v}" for k, v in bad.fit.items()))
-    fix = " · press f to " + " and ".join(fixes) if fixes else ""
-    # The engine's sentence already starts with the layer type.
-    return f"✗ row {bad.index}: {bad.error}{fix}"
+    if not fixes:
+        # The engine's sentence already starts with the layer type.
+        return f"✗ row {bad.index}: {bad.error}"
+    # The sentence's advice after ": " is what f does: say it once, so that the line
+    # fits 80 columns.
+    what = bad.error.split(": ", 1)[0]
+    return f"✗ row {bad.index}: {what} · press f to {' and '.join(fixes)}"
 
 
 def _plural(n: int, word: str) -> str:

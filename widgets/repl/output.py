@@ -18,6 +18,8 @@ from tui.core.repl.output import visible_text
 from tui.core.repl.session import RunResult
 
 MAX_LINES = 3_000
+INPUT_ECHO_LIMIT = 2_000
+"""Characters of a submitted input echoed in the transcript (the code runs in full)."""
 
 
 class ReplOutput(RichLog):
@@ -58,6 +60,13 @@ class ReplOutput(RichLog):
     def add_input(self, source: str, note: str | None = None) -> None:
         # Pasted text can hold escape sequences too: shown, never sent to the terminal.
         source = visible_text(source)
+        cut = len(source) > INPUT_ECHO_LIMIT
+        if cut:
+            # A 200 KB paste is laid out and wrapped on the UI thread: echo its head only.
+            note = " ".join(
+                n for n in (f"(input shown cut: {len(source):,} characters in all)", note) if n
+            )
+            source = source[:INPUT_ECHO_LIMIT] + " …"
         prompted = "\n".join(
             (">>> " if i == 0 else "... ") + line for i, line in enumerate(source.split("\n"))
         )

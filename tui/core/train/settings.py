@@ -137,14 +137,14 @@ def settings_from_form(form: Mapping[str, str], device: str) -> RunSettings:
         value = text.get(f.name, "")
         if value and f.choices and value not in f.choices:
             raise PrepareError(
-                f"{f.name}: {value[:40]!r} is not one of {', '.join(f.choices)}", setting=f.name
+                f"{f.name} {value[:40]!r} is not one of {', '.join(f.choices)}", setting=f.name
             )
         if value:
             changes[f.name] = _convert(f.name, value)
     typed = text.get("device", "")
     if typed and not DEVICE_PATTERN.fullmatch(typed):
         raise PrepareError(
-            f"device: {typed[:40]!r} is not one of {DEVICE_CHOICES}", setting="device"
+            f"device {typed[:40]!r} is not a device name: use {DEVICE_CHOICES}", setting="device"
         )
     changes["device"] = typed or device
     try:
