@@ -317,6 +317,9 @@ class Screen:
         self.cols, self.rows = cols, rows
         self.grid = [[" "] * cols for _ in range(rows)]
         self.x = self.y = 0
+        # Where the cursor was when the last complete frame ended (Textual leaves it on
+        # the focused input); a frame still being read moves self.x / self.y.
+        self.frame_x = self.frame_y = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending = ""
 
@@ -362,6 +365,8 @@ class Screen:
         if body.startswith("?"):
             if body[1:] in ("1049", "47", "1047") and final in "hl":
                 self.clear()
+            elif body == "?2026" and final == "l":  # the end of a synchronized frame
+                self.frame_x, self.frame_y = self.x, self.y
             return
         params = [int(p) if p.isdigit() else 0 for p in body.split(";")] if body else []
 
@@ -848,10 +853,12 @@ def field_row(app: PtyApp, label: str) -> int | None:
 
 
 def wait_cursor_row(app: PtyApp, label: str, timeout: float = 15.0) -> None:
-    """Wait until the terminal cursor (where Textual leaves it after each frame: the
-    focused input's cursor) is on the row of the field labelled ``label``."""
+    """Wait until the terminal cursor where the last complete frame left it (Textual
+    leaves it on the focused input's cursor) is on the row of the field ``label``."""
     app.wait(
-        lambda a: field_row(a, label) == a.screen().y, timeout, f"the focus on the {label} field"
+        lambda a: field_row(a, label) == (a.screen().frame_y if a.frames else a.screen().y),
+        timeout,
+        f"the focus on the {label} field",
     )
 
 
@@ -904,8 +911,9 @@ def set_form(app: PtyApp, values: dict[str, str], timeout: float = 30.0) -> None
         value = values[fid]
 
         def shows(a: PtyApp, label: str = label, value: str = value) -> bool:
+            # A long value shows its end while focused (scrolled to the cursor).
             text = field_text(a, label)
-            return text is not None and len(text) > 0 and value.startswith(text)
+            return bool(text) and (value.startswith(text) or value.endswith(text))
 
         _debug_form(app, f"at {fid}")
         app.type(value, gap=0.02)

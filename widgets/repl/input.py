@@ -18,12 +18,15 @@ from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+from textual.widgets.text_area import Edit, EditResult
 
-from tui.core.repl.completeness import is_complete
+from tui.core.repl.completeness import NESTING_LIMIT, is_complete, nesting_depth
 from tui.core.repl.completion import common_prefix
 from tui.core.repl.history import History
 
 INDENT = "    "
+HIGHLIGHT_LIMIT = 5_000
+"""Characters above which the input is shown without syntax colours."""
 COMPLETION_CONTEXT = 1_000
 """Characters before the cursor sent for completion: the name there is never longer."""
 
@@ -142,7 +145,30 @@ class ReplInput(TextArea):
         self.call_after_refresh(self._enable_highlighting)
 
     def _enable_highlighting(self) -> None:
-        self.language = "python"
+        if not _too_big_to_highlight(self.text):
+            self.language = "python"
+
+    # Highlighting is parsed and queried on the UI thread: a pasted 10,000-character
+    # attribute chain took 23 s to show with it, 1 s without. Big or deeply nested text
+    # is shown plain; clearing the input (or loading small text) turns colour back on.
+    def load_text(self, text: str) -> None:
+        if _too_big_to_highlight(text):
+            self.language = None
+            super().load_text(text)
+            return
+        super().load_text(text)
+        if self.language is None and self._highlight_wanted:
+            self.language = "python"
+
+    def edit(self, edit: Edit) -> EditResult:
+        # Typing inserts one character: only a paste can be big.
+        if self.language is not None and len(edit.text) > 100 and _too_big_to_highlight(edit.text):
+            self.language = None
+        return super().edit(edit)
+
+    @property
+    def _highlight_wanted(self) -> bool:
+        return self.is_mounted
 
     # -- Enter and newlines --
     def action_submit(self) -> None:
@@ -304,6 +330,10 @@ class ReplInput(TextArea):
 
     def action_leave(self) -> None:
         self.post_message(self.LeaveRequested())
+
+
+def _too_big_to_highlight(text: str) -> bool:
+    return len(text) > HIGHLIGHT_LIMIT or nesting_depth(text) > NESTING_LIMIT
 
 
 def _strip_trailing_blank_lines(source: str) -> str:
