@@ -370,10 +370,9 @@ class DltuiApp(App[int]):
 
     def on_monitor_pane_run_ended(self, event: MonitorPane.RunEnded) -> None:
         # The monitor bound the model (never over the user's own `model`: it says where).
-        if event.model_name:
-            self.query_one(ReplPane).announce(
-                f"monitor → {event.model_name}: the trained model ({event.state} run)"
-            )
+        # query, not query_one: a run may end while the app is closing, its panes gone.
+        for pane in self.query(ReplPane) if event.model_name else ():
+            pane.announce(f"monitor → {event.model_name}: the trained model ({event.state} run)")
 
     async def action_quit(self) -> None:
         monitor = self.monitor_pane

@@ -43,8 +43,10 @@ def watcher(tmp_path: Path, run_dir: Path) -> DltuiApp:
     )
 
 
-async def poll(pilot: Pilot, condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
+async def poll(
+    pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await pilot.pause(0.05)
@@ -175,7 +177,9 @@ async def test_watch_shows_the_whole_series_of_a_dltui_train_run(tmp_path: Path)
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip
         try:
-            await poll(pilot, lambda: proc.poll() is not None, "the training process")
+            # A whole process (torch import included) on a shared machine: a longer bound.
+            ended = lambda: proc.poll() is not None  # noqa: E731
+            await poll(pilot, ended, "the training process", timeout=4 * TIMEOUT_S)
             assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
         finally:
             if proc.poll() is None:
