@@ -22,7 +22,7 @@ from tui.app import DltuiApp
 from tui.core.builder.catalogue import AUTO
 from tui.core.builder.spec import LayerSpec, LayerStack
 from tui.core.repl.history import History
-from widgets.builder.columns import compact_count
+from tui.core.text import compact_count
 from widgets.builder.pane import StackBuilder
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from widgets.builder.columns import RowCells, compact_count, cut, error_cell, fit_columns
+from tui.core.text import compact_count
+from widgets.builder.columns import RowCells, cut, error_cell, fit_columns
 
 
 def row(i: int, args: str, short: str, shape: str, params: int, error: str | None = None):

@@ -61,3 +61,15 @@ def first_line(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(exc).__name__
+
+
+def compact_count(n: int) -> str:
+    """``5,130``; from 10,000 on three digits and a unit: ``402k``, ``1.2M``, ``61G``."""
+    if n < 10_000:
+        return f"{n:,}"
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= size:
+            value = n / size
+            text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
+            return f"{text}{unit}"
+    raise AssertionError("unreachable")

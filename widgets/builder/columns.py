@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 
+from tui.core.text import compact_count
+
 PAD = 1
 """The table's cell padding on each side of a cell."""
 
@@ -51,18 +53,6 @@ class Layout:
     def width(self) -> int:
         """Columns the table needs, padding included."""
         return _width(self.labels, self.rows)
-
-
-def compact_count(n: int) -> str:
-    """``5,130``; from 10,000 on three digits and a unit: ``402k``, ``1.2M``, ``61G``."""
-    if n < 10_000:
-        return f"{n:,}"
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if n >= size:
-            value = n / size
-            text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
-            return f"{text}{unit}"
-    raise AssertionError("unreachable")
 
 
 def compact_shape(shape: str) -> str:

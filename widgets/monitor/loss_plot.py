@@ -24,7 +24,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from tui.core.text import first_line
+from tui.core.text import compact_count, first_line
 from tui.core.train.series import MetricSeries, downsample_minmax, drop_nonpositive
 
 OVERLAY_COLORS = ["magenta", "green", "yellow", "blue", "red"]
@@ -51,6 +51,7 @@ class LossPlot(PlotextPlot):
         self.draws = 0
         self.error: str | None = None  # the last draw's or render's error, shown instead
         self._ylog_range: tuple[float, float] | None = None  # log10 range of the left axis
+        self._x_range: tuple[float, float] | None = None  # of everything drawn, for ticks
 
     def render(self) -> RenderResult:
         if self.error is None:
@@ -93,7 +94,14 @@ class LossPlot(PlotextPlot):
                     lo, hi = min(lo, self._ylog_range[0]), max(hi, self._ylog_range[1])
                 self._ylog_range = (lo, hi)
         if len(xs):
+            self._see_x(xs)
             self.plt.plot(xs.tolist(), ys.tolist(), **kwargs)
+
+    def _see_x(self, xs: np.ndarray) -> None:
+        lo, hi = float(np.min(xs)), float(np.max(xs))
+        if self._x_range is not None:
+            lo, hi = min(lo, self._x_range[0]), max(hi, self._x_range[1])
+        self._x_range = (lo, hi)
 
     def draw(self, data: PlotData) -> None:
         """Rebuild the figure from ``data``; an error is kept and shown by render."""
@@ -108,6 +116,7 @@ class LossPlot(PlotextPlot):
     def _draw(self, data: PlotData) -> None:
         plt = self.plt
         self._ylog_range = None
+        self._x_range = None
         plt.clear_data()
         plt.clear_figure()
         width = max(10, self.size.width - 12)
@@ -140,8 +149,11 @@ class LossPlot(PlotextPlot):
             if self.xaxis == "time":
                 t0 = data.train.times[0] if data.train is not None and len(data.train) else 0.0
                 xs = data.accuracy.times - t0
+            xs = np.asarray(xs, float)
+            if len(xs):
+                self._see_x(xs)
             plt.plot(
-                np.asarray(xs, float).tolist(),
+                xs.tolist(),
                 data.accuracy.values.tolist(),
                 yside="right",
                 color="green",
@@ -151,8 +163,35 @@ class LossPlot(PlotextPlot):
         if self._ylog_range is not None:
             ticks, labels = log_ticks(*self._ylog_range)
             plt.yticks(ticks, labels)
+        if self._x_range is not None and self._x_range[1] > self._x_range[0]:
+            # plotext's own ticks split the range evenly (1.0 33.2 65.5 ... 250013.5):
+            # round 1-2-5 steps read at a glance, large counts as 250k.
+            ticks = nice_ticks(*self._x_range)
+            if len(ticks) >= 2:
+                plt.xticks(ticks, [tick_label(t) for t in ticks])
         if not has_data:
             plt.title("no data yet: start a run (s) or compare past runs (c)")
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """Ticks within ``[lo, hi]`` on the finest 1-2-2.5-5 step that gives at most ``most``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    magnitude = 10.0 ** math.floor(math.log10((hi - lo) / max(1, most)))
+    for step in (m * magnitude * 10**k for k in (0, 1, 2) for m in (1, 2, 2.5, 5)):
+        first = math.ceil(lo / step - 1e-9)
+        last = math.floor(hi / step + 1e-9)
+        if last - first + 1 <= most:
+            return [k * step for k in range(first, last + 1)]
+    return [lo, hi]
+
+
+def tick_label(value: float) -> str:
+    """``250k`` for a whole count, ``0.5`` for a fraction (epochs, seconds)."""
+    if abs(value - round(value)) < 1e-9:
+        n = round(value)
+        return ("-" if n < 0 else "") + compact_count(abs(n))
+    return f"{value:.3g}"
 
 
 def log_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list[str]]:

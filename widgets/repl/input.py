@@ -134,6 +134,9 @@ class ReplInput(TextArea):
             tab_behavior="indent",
             **kwargs,
         )
+        # A blinking cursor repaints the input line twice a second: ~360 bytes/s to the
+        # terminal on an idle screen, a steady cost over SSH for nothing.
+        self.cursor_blink = False
         self.repl_history = history
         # State of a Tab cycle: (token start column, candidates, index shown).
         self._cycle: tuple[int, list[str], int] | None = None
