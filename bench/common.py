@@ -1059,3 +1059,18 @@ def start_training(
     app.send("escape")  # from the form to the runs list, where F4 then s leaves focus
     wait_focus(app, MONITOR_FOOTER)
     return setup
+
+
+# Code for benchmark child processes: their peak RSS, read as VmHWM, not ru_maxrss,
+# which Linux carries over execve from the forked copy of this (large) process.
+PEAK_RSS = r"""
+def peak_rss_mb():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     APP_ROOT,
+    PEAK_RSS,
     PLOT_GLYPHS,
     PYTHON,
     Figure,
@@ -151,20 +152,6 @@ def write_run(run: Path, steps: int) -> int:
     (run / "status.json").write_text(json.dumps(status, indent=2) + "\n")
     return size
 
-
-# Peak RSS in the children: VmHWM, not ru_maxrss, which Linux carries over execve from
-# the forked copy of this (large) process.
-PEAK_RSS = r"""
-def peak_rss_mb():
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-"""
 
 BASELINE_CODE = (
     PEAK_RSS

@@ -41,7 +41,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import APP_ROOT, PYTHON, Figure, goal_at_most, log, median, print_table, write_figures
+from common import (
+    APP_ROOT,
+    PEAK_RSS,
+    PYTHON,
+    Figure,
+    goal_at_most,
+    log,
+    median,
+    print_table,
+    write_figures,
+)
 
 sys.path.insert(0, str(APP_ROOT))
 
@@ -170,17 +180,11 @@ def _check(path: Path) -> None:
         raise SystemExit(f"generated log unreadable by EventFileLoader ({seen} events)")
 
 
-CASE_CODE = r"""
+CASE_CODE = (
+    PEAK_RSS
+    + r"""
 import json, resource, sys, time
-def hwm():
-    # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+hwm = peak_rss_mb
 t0 = time.perf_counter()
 WIDTH = int(sys.argv[3])
 sys.path.insert(0, sys.argv[2])
@@ -200,18 +204,13 @@ rss = hwm()
 print(json.dumps({"total": t2 - t0, "open": t2 - t1, "scalars": total,
                   "peak_rss_mb": rss, "rss_after_imports_mb": rss0}))
 """
+)
 
-BASELINE_CODE = r"""
+BASELINE_CODE = (
+    PEAK_RSS
+    + r"""
 import glob, json, resource, sys, time
-def hwm():
-    # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+hwm = peak_rss_mb
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 limit = float(sys.argv[2])
 t = time.perf_counter()
@@ -226,6 +225,7 @@ took = time.perf_counter() - t
 rss = hwm()
 print(json.dumps({"seconds": took, "records": n, "complete": complete, "peak_rss_mb": rss}))
 """.replace("%%", "%")
+)
 
 
 def run_child(code: str, *args: str) -> dict:
