@@ -109,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--num-threads", type=int, default=None, help="torch intra-op threads (default: cpus-1)"
     )
+    p.add_argument(
+        "--no-tf32",
+        dest="tf32",
+        action="store_const",
+        const=False,
+        default=None,
+        help="CUDA: full float32 matmuls and convolutions (TF32 is allowed by default)",
+    )
+    p.add_argument(
+        "--no-cudnn-benchmark",
+        dest="cudnn_benchmark",
+        action="store_const",
+        const=False,
+        default=None,
+        help="CUDA: no cuDNN autotuning of convolutions (on by default)",
+    )
     p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/<name>")
     _global_options(p, suppress=True)
 

@@ -70,7 +70,10 @@ async def test_r_resumes_the_selected_stopped_run(tmp_path: Path) -> None:
         assert pane.trainer.resumed_from is not None
         assert pane.trainer.join(TIMEOUT_S)
         await poll(pilot, lambda: pane.trainer.state == "finished", "the end of the run")
-        steps = list(pane.series["train/loss"].steps)
+        # The last points reach the plot at the monitor's next drain, after the run ended.
+        series = pane.series["train/loss"]
+        await poll(pilot, lambda: series.last_step == 30, "the run's last points on the plot")
+        steps = list(series.steps)
         assert steps == list(range(1, 31))  # 12 from before the stop, then 13..30
         assert pane.run_dir == path
         assert read_status(path)["state"] == "finished"

@@ -43,7 +43,6 @@ def long_run(run_dir=None, **cfg) -> Trainer:
 
 
 def test_two_spirals_reach_95_percent_validation_accuracy():
-    t0 = time.monotonic()
     bundle = load_data("spirals:n=1000").split(0.2, seed=0)
     config = TrainConfig(loss="cross_entropy", optimizer="adam", lr=1e-2, batch_size=32, epochs=30)
     trainer = run_to_end(Trainer(mlp(), bundle, config))
@@ -52,7 +51,6 @@ def test_two_spirals_reach_95_percent_validation_accuracy():
     assert p.val_accuracy >= 0.95, p
     assert p.epochs_done == 30 and p.step == p.total_steps == 30 * 25
     assert p.best_val_loss <= p.val_loss + 1e-12
-    assert time.monotonic() - t0 < 60
     # The trained model is left in eval mode, ready for predictions.
     assert not trainer.model.training
     x, y = bundle.val.dataset.tensors

@@ -64,6 +64,8 @@ OPTIONS = (
     "grad_clip",
     "num_threads",
     "device",
+    "tf32",
+    "cudnn_benchmark",
 )
 
 

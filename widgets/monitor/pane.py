@@ -24,6 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from tui.core.text import first_line
 from tui.core.train.config import RunState
 from tui.core.train.handoff import ModelHandoff
 from tui.core.train.settings import BUILDER, PrepareError, RunSettings, settings_from_form
@@ -189,6 +190,11 @@ class MonitorPane(FitOffer, Vertical):
                 )
         except PrepareError as exc:
             self.post_message(self.Prepared(None, exc.text()))
+            return
+        except Exception as exc:
+            # Whatever else escapes (a device error the engine did not foresee) must not
+            # leave the monitor "starting" for good: it is shown, and s works again.
+            self.post_message(self.Prepared(None, f"could not start: {first_line(exc)}"))
             return
         self.post_message(self.Prepared(run, None))
 

@@ -13,6 +13,7 @@ started, child processes) is drained from the session on a timer.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass
 
@@ -173,8 +174,19 @@ class ReplPane(Horizontal):
         self.post_message(self.BusyChanged("running"))
         self._run_code(source)
 
-    @work(thread=True, exit_on_error=False, group="repl")
-    def _run_code(self, source: str) -> None:
+    @work(exit_on_error=False, group="repl")
+    async def _run_code(self, source: str) -> None:
+        # Every submission on the session's one REPL thread (not the shared pool), so
+        # grad mode, autocast or the CUDA device set by one still hold in the next.
+        future = self.session.thread.submit(lambda: self._run_submission(source))
+        try:
+            await asyncio.wrap_future(future)
+        except BaseException as exc:  # a bug of ours must not wedge the queue
+            result = RunResult(source=source, error=f"dltui internal error: {exc!r}")
+            self.post_message(self.Ran(result, [], {}, None))
+
+    def _run_submission(self, source: str) -> None:
+        """Run ``source``, then describe the namespace (on the REPL thread)."""
         try:
             result = self.session.run(source)
         except BaseException as exc:  # a bug of ours must not wedge the queue
@@ -182,7 +194,8 @@ class ReplPane(Horizontal):
         try:
             rows = self._describe()
             totals = memory_by_device(rows)
-            cuda = cuda_memory()
+            info = self.session.info  # the session's device (cuda:1), not the current one
+            cuda = cuda_memory(info.device if info is not None else None)
         except BaseException as exc:  # SystemExit from a hostile __class__ included
             # The inspector failing must not replace what the user's code printed.
             rows, totals, cuda = [], {}, None

@@ -10,6 +10,7 @@ tensor changes (its version counter moves on every in-place write).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,15 +185,17 @@ def memory_by_device(rows: list[VarInfo]) -> dict[str, int]:
     return totals
 
 
-def cuda_memory() -> dict[str, int] | None:
-    """Allocated / reserved bytes on the current CUDA device, or None without CUDA."""
+def cuda_memory(device: str | None = None) -> dict[str, int] | None:
+    """Allocated / reserved bytes on ``device`` (``cuda:1``; the current CUDA device when
+    None or not a CUDA device), or None without CUDA."""
     import torch
 
     if not torch.cuda.is_available():
         return None
+    dev = torch.device(device) if device and device.startswith("cuda") else None
     return {
-        "allocated": torch.cuda.memory_allocated(),
-        "reserved": torch.cuda.memory_reserved(),
+        "allocated": torch.cuda.memory_allocated(dev),
+        "reserved": torch.cuda.memory_reserved(dev),
     }
 
 
@@ -224,35 +227,91 @@ def tensor_stats(name: str, obj: Any) -> TensorStats:
         stats.lines += [("true", f"{true:,}"), ("false", f"{n - true:,}")]
         stats.preview = _preview(t)
         return stats
+    # In chunks, so the temporaries (a float copy, masks) stay within a bound however
+    # big the tensor is: 2-3x a whole GPU tensor could push a training run into OOM.
     flat = t.reshape(-1)
-    is_float = flat.is_floating_point()
-    f = flat.double() if flat.dtype == torch.float64 else flat.float()
-    zeros = int((flat == 0).sum().item())
-    if is_float:
-        nan = int(torch.isnan(f).sum().item())
-        inf = int(torch.isinf(f).sum().item())
-        finite = f[torch.isfinite(f)] if (nan or inf) else f
-    else:
-        nan = inf = 0
-        finite = f
-    if finite.numel():
-        lo, hi = finite.min().item(), finite.max().item()
-        mean = finite.mean().item()
-        std = finite.std().item() if finite.numel() > 1 else 0.0
+    s = _moments(flat)
+    nan, inf, zeros = s["nan"], s["inf"], s["zeros"]
+    if s["n"]:
+        lo, hi = s["min"], s["max"]
+        std = math.sqrt(s["m2"] / (s["n"] - 1)) if s["n"] > 1 else 0.0
         stats.lines += [
             ("min", number_text(lo, ".6g")),
             ("max", number_text(hi, ".6g")),
-            ("mean", number_text(mean, ".6g")),
+            ("mean", number_text(s["mean"], ".6g")),
             ("std", number_text(std, ".6g")),
         ]
         if hi > lo:
-            counts = torch.histc(finite.float(), bins=HIST_BINS, min=lo, max=hi)
+            counts = torch.zeros(HIST_BINS, dtype=torch.int64)
+            for chunk in _finite_chunks(flat):
+                part = torch.histc(chunk.float(), bins=HIST_BINS, min=lo, max=hi)
+                counts += part.cpu().to(torch.int64)
             step = (hi - lo) / HIST_BINS
             stats.hist_edges = [lo + i * step for i in range(HIST_BINS + 1)]
             stats.hist_counts = [int(c) for c in counts.tolist()]
     stats.lines += [("NaN", f"{nan:,}"), ("Inf", f"{inf:,}"), ("zeros", f"{zeros:,}")]
     stats.preview = _preview(original)
     return stats
+
+
+EDGE_ITEMS = 3  # values shown at each end of a long dimension
+STATS_CHUNK = 1 << 22
+"""Elements per chunk of the statistics: a few tens of MB of temporaries at most."""
+
+
+def _chunk_float(chunk: Any) -> Any:
+    import torch
+
+    # float64 stays float64 (its precision); everything else is read as float32.
+    return chunk if chunk.dtype == torch.float64 else chunk.float()
+
+
+def _finite_chunks(flat: Any) -> Any:
+    import torch
+
+    for start in range(0, flat.numel(), STATS_CHUNK):
+        c = _chunk_float(flat[start : start + STATS_CHUNK])
+        if c.is_floating_point():
+            c = c[torch.isfinite(c)]
+        if c.numel():
+            yield c
+
+
+def _moments(flat: Any) -> dict[str, Any]:
+    """Counts (NaN, Inf, zeros, finite) and min, max, mean and the sum of squared
+    deviations of the finite values, merged chunk by chunk (Chan et al.'s pairwise
+    update, so the mean and spread keep their precision)."""
+    import torch
+
+    out: dict[str, Any] = {"nan": 0, "inf": 0, "zeros": 0, "n": 0, "mean": 0.0, "m2": 0.0}
+    out["min"], out["max"] = math.inf, -math.inf
+    for start in range(0, flat.numel(), STATS_CHUNK):
+        raw = flat[start : start + STATS_CHUNK]
+        c = _chunk_float(raw)
+        zeros = (raw == 0).sum()
+        if c.is_floating_point():
+            bad = ~torch.isfinite(c)
+            nan = torch.isnan(c).sum()
+            inf = bad.sum() - nan
+            c = c[~bad]
+        else:
+            nan = inf = torch.zeros((), dtype=torch.int64, device=c.device)
+        counts = torch.stack([zeros, nan, inf]).tolist()  # one read-back per chunk
+        out["zeros"] += counts[0]
+        out["nan"] += counts[1]
+        out["inf"] += counts[2]
+        n = c.numel()
+        if not n:
+            continue
+        mean = c.mean()
+        lo, hi, m, m2 = torch.stack([c.min(), c.max(), mean, ((c - mean) ** 2).sum()]).tolist()
+        out["min"], out["max"] = min(out["min"], lo), max(out["max"], hi)
+        total = out["n"] + n
+        delta = m - out["mean"]
+        out["mean"] += delta * n / total
+        out["m2"] += m2 + delta * delta * out["n"] * n / total
+        out["n"] = total
+    return out
 
 
 def _preview(t: Any) -> str:
@@ -265,7 +324,17 @@ def _preview(t: Any) -> str:
     import numpy as np
     import torch
 
-    t = t.detach().resolve_conj().resolve_neg()
+    t = t.detach()
+    threshold = 50
+    if t.numel() > threshold:
+        # Only what is shown is copied to the host: per long dimension its first three
+        # and last three entries and one between (so NumPy still marks the cut: "...").
+        for dim, size in enumerate(t.shape):
+            if size > 2 * EDGE_ITEMS:
+                keep = [*range(EDGE_ITEMS), size // 2, *range(size - EDGE_ITEMS, size)]
+                t = t.index_select(dim, torch.tensor(keep, device=t.device))
+        threshold = 0  # the original was long: summarise as NumPy would have
+    t = t.resolve_conj().resolve_neg()
     if t.device.type != "cpu":
         t = t.cpu()
     try:
@@ -279,7 +348,12 @@ def _preview(t: Any) -> str:
             wider = torch.int64
         array = t.to(wider).numpy()
     text = np.array2string(
-        array, threshold=50, edgeitems=3, precision=4, max_line_width=60, separator=", "
+        array,
+        threshold=threshold,
+        edgeitems=EDGE_ITEMS,
+        precision=4,
+        max_line_width=60,
+        separator=", ",
     )
     lines = text.splitlines()
     return "\n".join(lines[:12]) + ("\n…" if len(lines) > 12 else "")

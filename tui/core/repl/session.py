@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui.core.repl import interrupt as interruption
+from tui.core.repl.thread import ReplThread
 from tui.core.repl.capture import CAPTURE
 from tui.core.repl.formatting import (
     ERROR_LIMIT,
@@ -104,6 +105,8 @@ class Session:
         # Notified whenever code starts or stops running (see wait_until_running/idle).
         self._changed = threading.Condition(self._lock)
         self._running_thread: int | None = None
+        # Where the UI runs every submission (tui.core.repl.thread).
+        self.thread = ReplThread()
         self._explain: Callable[[BaseException, str], str | None] | None = None
 
     @property

@@ -8,12 +8,24 @@ error names the index that raised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset, default_collate
 
 from tui.core.train.data.bundle import DataError, fetch_sample
 
-__all__ = ["Batches", "batch_bounds", "eval_batch_bounds"]
+__all__ = ["Batches", "batch_bounds", "eval_batch_bounds", "training_dtypes"]
+
+
+def training_dtypes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 inputs and float targets become float32, as the layers' weights are (and
+    MPS has no float64 at all); integer ids and labels are kept."""
+    if x.dtype == torch.float64:
+        x = x.float()
+    if y.dtype == torch.float64:
+        y = y.float()
+    return x, y
 
 
 def _tensor_pair(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -34,10 +46,20 @@ class Batches:
 
     _DEVICE_COPY_LIMIT = 1 << 30
 
-    def __init__(self, dataset: Dataset, device: torch.device) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        device: torch.device,
+        check_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    ) -> None:
         self.dataset = dataset
         self.device = device
+        # Called on each batch read sample by sample (tensor-backed data is checked whole,
+        # once, before the first step: see tui.core.train.ranges).
+        self.check_batch = check_batch
         self.tensors = _tensor_pair(dataset)
+        if self.tensors is not None:
+            self.tensors = training_dtypes(*self.tensors)
         if self.tensors is not None and device.type != "cpu":
             x, y = self.tensors
             if (
@@ -65,12 +87,16 @@ class Batches:
                 raise DataError(
                     f"samples cannot be batched (do they differ in shape?): {exc}"
                 ) from None
-            x, y = torch.as_tensor(x), torch.as_tensor(y)
-            if x.dtype == torch.float64:
-                x = x.float()
-        non_blocking = self.device.type == "cuda"
-        return x.to(self.device, non_blocking=non_blocking), y.to(
-            self.device, non_blocking=non_blocking
+            x, y = training_dtypes(torch.as_tensor(x), torch.as_tensor(y))
+            if self.check_batch is not None:
+                self.check_batch(x, y)  # on the host, before the device sees them
+        if self.device.type != "cuda" or x.device.type == "cuda":
+            return x.to(self.device), y.to(self.device)
+        # Host to GPU: a non_blocking copy overlaps only from pinned memory (from pageable
+        # memory it is a synchronous copy that also blocks the host).
+        return (
+            x.pin_memory().to(self.device, non_blocking=True),
+            y.pin_memory().to(self.device, non_blocking=True),
         )
 
 

@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from tui.core.text import first_line, shape_text
+from tui.core.train.batches import training_dtypes
 from tui.core.train.config import LOSSES, make_loss
 from tui.core.train.data.bundle import DataBundle, DataError, fetch_sample
+from tui.core.train.ranges import Limits, check_dataset, limits_for
 
 __all__ = ["check_compatible"]
 
@@ -39,17 +41,21 @@ def _out_hint(model: nn.Module, size: int) -> str:
 
 def check_compatible(
     model: nn.Module, bundle: DataBundle, loss_name: str, device: str | torch.device = "cpu"
-) -> None:
+) -> Limits:
     """Run one small batch through ``model`` and check its output against the targets.
 
     The batch (up to 4 training samples) goes through the model on ``device`` (the model
     is moved there if it is not) in eval mode and without gradients, so BatchNorm
     statistics and the weights are left as they were.
 
+    Tensor-backed data is then checked whole for class labels and token ids out of the
+    model's range (:mod:`~tui.core.train.ranges`); the :class:`Limits` returned are for
+    checking the batches of any other Dataset as they are read.
+
     Raises:
-        DataError: the inputs do not fit the first layers, or the output does not fit
-            the targets under ``loss_name``; the message names the layer or the size
-            to change.
+        DataError: the inputs do not fit the first layers, the output does not fit
+            the targets under ``loss_name``, or a label or id is out of range; the
+            message names the layer or the size to change.
     """
     if loss_name not in LOSSES:
         raise DataError(f"unknown loss {loss_name!r}: use one of {', '.join(LOSSES)}")
@@ -64,6 +70,8 @@ def check_compatible(
         raise DataError(f"samples cannot be batched (do they differ in shape?): {exc}") from None
     device = torch.device(device)
     model.to(device)
+    # The same dtypes as the training batches (float64 samples become float32).
+    x, y = training_dtypes(x, y)
     x, y = x.to(device), y.to(device)
     out = _forward_explained(model, x)
     if not isinstance(out, torch.Tensor):
@@ -84,6 +92,10 @@ def check_compatible(
         ) from None
     if loss.numel() != 1:
         raise DataError(f"{loss_name} gave {loss.numel()} values instead of one")
+    limits = limits_for(model, loss_name, out.shape)
+    check_dataset(bundle.train, limits, "training")
+    check_dataset(bundle.val, limits, "validation")
+    return limits
 
 
 def _dtype(t: torch.Tensor) -> str:

@@ -106,6 +106,11 @@ class TrainConfig:
     device: str = "cpu"
     grad_clip: float | None = None
     num_threads: int | None = None
+    # CUDA float32 math (tui.core.train.precision): TF32 matmuls and convolutions
+    # (Ampere and later; ~10 bits of mantissa, as PyTorch Lightning and most GPU users
+    # train), and cuDNN picking the fastest convolution for fixed shapes.
+    tf32: bool = True
+    cudnn_benchmark: bool = True
 
     def validate(self) -> None:
         if self.loss not in (*LOSSES, LOSS_AUTO):
@@ -132,6 +137,9 @@ class TrainConfig:
             not isinstance(self.num_threads, int) or self.num_threads < 1
         ):
             raise ValueError(f"num threads must be at least 1, not {self.num_threads!r}")
+        for name in ("tf32", "cudnn_benchmark"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, not {getattr(self, name)!r}")
         import torch
 
         try:

@@ -7,6 +7,7 @@ and the UI. :class:`RunEnded` and :class:`RunFailure` are the loop's own signals
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -44,9 +45,11 @@ def evaluate(
     Raises :class:`RunEnded` between batches once ``stop_requested()`` holds.
     """
     model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.float64, device=device)
-    has_accuracy = False
+    # Per-batch sums stay on the device in the loss's own dtype (no float64 there: MPS
+    # has none) and come back in one read-back; the sum is then taken on the host in
+    # Python floats, as precise as a float64 accumulator.
+    sums: list[torch.Tensor] = []
+    corrects: list[torch.Tensor] = []
     order = torch.arange(batches.n, device=batches.index_device)
     for lo, hi in eval_batch_bounds(batches.n, batch_size):
         if stop_requested():
@@ -54,15 +57,18 @@ def evaluate(
         x, y = batches.get(order[lo:hi])
         out = model(x)
         # Sum per-batch means weighted by batch size: the mean over all samples.
-        total += loss_fn(out, y).double() * (hi - lo)
+        sums.append(loss_fn(out, y).detach().float().reshape(()) * (hi - lo))
         c = correct_count(out, y, loss)
         if c is not None:
-            correct += c.double()
-            has_accuracy = True
+            corrects.append(c.float().reshape(()))
     model.train()
-    # One read-back for the whole validation pass.
-    loss_sum, acc = torch.stack([total, correct]).cpu().tolist()
-    return loss_sum / batches.n, (acc / batches.n if has_accuracy else None)
+    if not sums:
+        return math.nan, None
+    # One read-back for the whole validation pass: copy to the host, then convert.
+    values = torch.stack(sums + corrects).cpu().tolist()
+    loss_sum = math.fsum(values[: len(sums)])
+    acc = math.fsum(values[len(sums) :]) if corrects else None
+    return loss_sum / batches.n, (acc / batches.n if acc is not None else None)
 
 
 def explain_failure(exc: BaseException, step: int, epoch: int, batch_size: int) -> str:
@@ -75,9 +81,9 @@ def explain_failure(exc: BaseException, step: int, epoch: int, batch_size: int) 
     if isinstance(exc, SampleError):
         return f"{exc} (step {step + 1}, epoch {epoch})" if epoch else str(exc)
     if isinstance(exc, torch.cuda.OutOfMemoryError):
+        # The cache is emptied once the run has ended (Trainer._release): here the
+        # traceback still holds the failed step's activations.
         half = max(1, batch_size // 2)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
         return (
             f"the GPU ran out of memory{where} with batch size {batch_size}: "
             f"lower the batch size (try {half}) or use a smaller model"

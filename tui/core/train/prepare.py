@@ -27,6 +27,7 @@ from torch import nn
 from tui.core.builder.codegen import build_module, export_code
 from tui.core.builder.spec import LayerStack, SpecError
 from tui.core.devices import device_problem
+from tui.core.text import first_line
 from tui.core.train.compat import check_compatible
 from tui.core.train.config import TrainConfig
 from tui.core.train.data import DataBundle, DataError, load_data
@@ -217,6 +218,28 @@ def check_run(
 
     # Seed before building, so the initial weights are reproducible too.
     torch.manual_seed(config.seed)
+    try:
+        model, code, label, name = _place_model(settings, stack, module, bundle, config, spec_path)
+        bundle = bundle.split(config.val_split, seed=config.seed)
+        check_compatible(model, bundle, config.loss, config.device)
+    except DataError as exc:
+        raise PrepareError(str(exc)) from None
+    except RuntimeError as exc:
+        # Building or moving the model on the device: out of memory on a shared GPU, a
+        # busy or unsupported device, "no kernel image". Nothing is written yet.
+        raise PrepareError(device_failure(exc, config.device), setting="device") from None
+    return CheckedRun(model, bundle, config, code, label, name)
+
+
+def _place_model(
+    settings: RunSettings,
+    stack: LayerStack | None,
+    module: nn.Module | None,
+    bundle: DataBundle,
+    config: TrainConfig,
+    spec_path: str | None,
+) -> tuple[nn.Module, str | None, str, str]:
+    """The model on its device, its code, and the run's label and kind."""
     code = None
     if stack is not None:
         _check_input_shape(stack, bundle, spec_path)
@@ -233,12 +256,17 @@ def check_run(
             f"the model {shown!r} has no trainable parameters: nothing to train "
             "(add a Linear or Conv layer, or set requires_grad=True on its parameters)"
         )
-    try:
-        bundle = bundle.split(config.val_split, seed=config.seed)
-        check_compatible(model, bundle, config.loss, config.device)
-    except DataError as exc:
-        raise PrepareError(str(exc)) from None
-    return CheckedRun(model, bundle, config, code, label, name)
+    return model, code, label, name
+
+
+def device_failure(exc: BaseException, device: str) -> str:
+    """A failure to place or run the model on ``device``, in one line with a way out."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return (
+            f"device {device} ran out of memory while the model was placed there (another "
+            "process may hold it): use a smaller model, free the GPU, or --device cpu"
+        )
+    return f"device {device} cannot take the model: {first_line(exc)} (try --device cpu)"
 
 
 def _run_config(

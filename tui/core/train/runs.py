@@ -66,6 +66,7 @@ __all__ = [
     "RunDir",
     "RunInfo",
     "RunWriteError",
+    "cpu_copy",
     "list_runs",
     "live_state",
     "load_checkpoint",
@@ -154,6 +155,24 @@ _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _slug(text: str) -> str:
     return _SLUG.sub("-", text).strip("-.")[:40]
+
+
+def cpu_copy(obj: Any) -> Any:
+    """``obj`` with every tensor inside dicts, lists and tuples replaced by a detached CPU
+    copy (a CPU tensor is kept as it is)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        out = type(obj)((k, cpu_copy(v)) for k, v in obj.items())
+        meta = getattr(obj, "_metadata", None)  # a state_dict's module versions
+        if meta is not None:
+            out._metadata = meta  # type: ignore[attr-defined]
+        return out
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
 
 
 class RunDir:
@@ -354,6 +373,9 @@ class RunDir:
             "epoch": int(epoch),
         }
         payload.update(extra)
+        # CPU copies: a checkpoint written on a GPU then loads anywhere with the README's
+        # plain torch.load(path, weights_only=True), no map_location needed.
+        payload = cpu_copy(payload)
         try:
             with atomic_file(path) as fh:
                 torch.save(payload, fh)

@@ -61,7 +61,9 @@ from tui.core.train.config import (
 from tui.core.train.data.bundle import DataBundle
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
 from tui.core.train.lifecycle import register, stop_all_trainers
+from tui.core.train.precision import cuda_math
 from tui.core.train.progress import TrainProgress
+from tui.core.train.ranges import batch_checker
 from tui.core.train.runs import RunDir
 from tui.core.train.series import MetricPoint
 
@@ -105,6 +107,9 @@ class Trainer:
         self.traceback: str | None = None  # the full traceback of a failure, for a log
         self.optimizer: torch.optim.Optimizer | None = None
         self.resumed_from = resume
+        self.released_bytes = 0  # GPU memory handed back when the run ended
+        self._train_batches: Batches | None = None
+        self._val_batches: Batches | None = None
 
         self._cond = threading.Condition()
         self._state = RunState.IDLE
@@ -277,9 +282,11 @@ class Trainer:
         # The intra-op thread count is set from this thread, but part of it is global
         # (MKL's count is; OpenMP's is per thread): give the old value back at the end.
         self._saved_threads = torch.get_num_threads()
+        cfg = self.config
         try:
-            self._setup()
-            self._train()
+            with cuda_math(self._device, tf32=cfg.tf32, benchmark=cfg.cudnn_benchmark):
+                self._setup()
+                self._train()
             self._end(RunState.FINISHED)
         except RunEnded:
             self._end(RunState.STOPPED)
@@ -287,6 +294,25 @@ class Trainer:
             self._fail(exc)
         finally:
             torch.set_num_threads(self._saved_threads)
+            # Outside the except block: the failed step's traceback (and the activations
+            # its frames hold) is gone by now, so emptying the cache frees them too.
+            self._release()
+
+    def _release(self) -> None:
+        """Drop what only the loop needed (device copies of the data, the optimizer and
+        its state, pending losses); on CUDA hand the cached blocks back to the driver
+        and record how much in :attr:`released_bytes`."""
+        cuda = self._device.type == "cuda" and torch.cuda.is_available()
+        before = torch.cuda.memory_reserved(self._device) if cuda else 0
+        self._train_batches = self._val_batches = None
+        self._pending, self._pending_meta = [], []
+        self.optimizer = None
+        if cuda:
+            import gc
+
+            gc.collect()  # reference cycles can hold device tensors too
+            torch.cuda.empty_cache()
+            self.released_bytes = max(0, before - torch.cuda.memory_reserved(self._device))
 
     def _setup(self) -> None:
         cfg = self.config
@@ -303,7 +329,8 @@ class Trainer:
                 raise RunFailure("CUDA is not available on this machine: use --device cpu")
             torch.cuda.reset_peak_memory_stats(self._device)
         self.model.to(self._device)
-        check_compatible(self.model, self.bundle, cfg.loss, self._device)
+        # Also checks labels and token ids of tensor data whole; other data per batch.
+        limits = check_compatible(self.model, self.bundle, cfg.loss, self._device)
         self._loss_fn = make_loss(cfg.loss)
         optimizer = make_optimizer(self.model, cfg)
         if optimizer is None:
@@ -313,9 +340,11 @@ class Trainer:
             optimizer.load_state_dict(resume.optimizer)
             self._stats["lr"] = optimizer.param_groups[0]["lr"]
         self.optimizer = optimizer
-        self._train_batches = Batches(self.bundle.train, self._device)
+        check = None if limits.empty else batch_checker(limits, "training")
+        self._train_batches = Batches(self.bundle.train, self._device, check)
+        check = None if limits.empty else batch_checker(limits, "validation")
         self._val_batches = (
-            Batches(self.bundle.val, self._device) if self.bundle.val is not None else None
+            Batches(self.bundle.val, self._device, check) if self.bundle.val is not None else None
         )
         self._start_time = time.monotonic()
         self._window = (time.monotonic(), 0)
@@ -423,7 +452,9 @@ class Trainer:
     def _flush(self) -> None:
         """Read the pending losses back (one transfer), publish them, check they are finite."""
         if self._pending:
-            values = torch.stack(self._pending).to("cpu", torch.float64).tolist()
+            # Copy to the host first, then convert: one call doing both raises from MPS
+            # (and no float64 tensor is ever made on the device, which MPS lacks).
+            values = torch.stack(self._pending).float().cpu().tolist()
             meta = self._pending_meta
             self._pending, self._pending_meta = [], []
             points = [

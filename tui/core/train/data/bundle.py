@@ -130,7 +130,9 @@ def fetch_sample(dataset: Any, index: int) -> tuple[Any, Any]:
 
 def _as_tensor(a: Any, what: str) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
-        return a.detach().cpu()
+        # Left where it is: REPL data already on the GPU is not copied to the host and
+        # back (the batches move it to the training device when that differs).
+        return a.detach()
     try:
         arr = np.asarray(a)
     except Exception as exc:
