@@ -75,9 +75,15 @@ def user_traceback(exc: BaseException, limit: int = ERROR_LIMIT) -> str:
     Every message in it (the exception's, its notes, its chained causes') is cut to
     :data:`MESSAGE_LIMIT` before the whole is formatted and cut to ``limit``.
     """
-    tb = exc.__traceback__
+    start = exc.__traceback__
+    tb = start
     while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<repl-"):
         tb = tb.tb_next
+    if tb is None:
+        # No typed line in it (a script run by %run): from the first frame not dltui's.
+        tb = start
+        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            tb = tb.tb_next
     te = traceback.TracebackException(type(exc), exc, tb, compact=True)
     # dltui's own helpers (input, help) raise on the user's behalf: keep their frames out.
     te.stack = traceback.StackSummary.from_list(

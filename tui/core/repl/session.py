@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui.core.repl import interrupt as interruption
-from tui.core.repl.thread import ReplThread
 from tui.core.repl.capture import CAPTURE
 from tui.core.repl.formatting import (
     ERROR_LIMIT,
@@ -35,7 +34,10 @@ from tui.core.repl.formatting import (
     too_deep_text,
     user_traceback,
 )
+from tui.core.repl.magics import MagicHint
+from tui.core.repl.magics import parse as parse_magic
 from tui.core.repl.output import BoundedText, RoutedStream, visible_text
+from tui.core.repl.thread import ReplThread
 
 PRELOADED = ("torch", "nn", "F", "optim", "np", "Dataset", "DataLoader", "TensorDataset")
 """Names every fresh namespace holds, besides ``device``."""
@@ -270,6 +272,8 @@ class Session:
                 result.error = "KeyboardInterrupt"
             except _TooDeep as exc:
                 result.error = too_deep_text(exc.cause)
+            except MagicHint as exc:
+                result.error = str(exc)
             except SyntaxError as exc:
                 result.error = syntax_error_text(exc)
             except BaseException as exc:  # user code may raise anything, SystemExit too
@@ -319,6 +323,9 @@ class Session:
                 continue  # it landed here instead; the state is set on the next pass
 
     def _exec(self, source: str, filename: str) -> Any:
+        magic = parse_magic(source)  # x?, %timeit, %run...: IPython habits
+        if magic is not None:
+            return magic.run(self.namespace, filename)
         try:
             tree = ast.parse(source, filename, "exec")
             last_expr = None
