@@ -125,3 +125,16 @@ async def test_help_typed_in_the_app(make_app) -> None:
         assert "String form" in out and "torch.Tensor" in out, out
         out = await run_code(pilot, app, "%timeit -n 10 -r 2 t + 1")
         assert "per loop" in out, out
+
+
+def test_the_folder_dltui_started_in_is_importable(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    (tmp_path / "mymodel_for_dltui_test.py").write_text("WIDTH = 64\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    s = Session("cpu")
+    s.load()
+    monkeypatch.chdir("/")  # the REPL's own os.chdir does not move it
+    result = s.run("import mymodel_for_dltui_test as m\nm.WIDTH")
+    assert result.error is None and result.value_repr == "64", result.error

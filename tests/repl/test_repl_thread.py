@@ -47,7 +47,11 @@ def test_jobs_run_in_order_on_one_daemon_thread_and_survive_their_errors():
 async def test_grad_mode_and_default_device_set_in_one_submission_hold_in_the_next(make_app):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await run_code(pilot, app, "import threading; torch.set_grad_enabled(False); tid = threading.get_ident()")
+        await run_code(
+            pilot,
+            app,
+            "import threading; torch.set_grad_enabled(False); tid = threading.get_ident()",
+        )
         out = await run_code(pilot, app, "torch.is_grad_enabled()")
         assert "False" in out, out
         await run_code(pilot, app, "torch.set_default_device('meta')")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ast
 import linecache
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -110,6 +112,10 @@ class Session:
         # Where the UI runs every submission (tui.core.repl.thread).
         self.thread = ReplThread()
         self._explain: Callable[[BaseException, str], str | None] | None = None
+        # The folder dltui was started in, importable as in Python's own REPL (the
+        # console script puts its bin folder first on sys.path, not this one). Absolute,
+        # so an os.chdir in the REPL does not move it.
+        self.start_folder = os.getcwd()
 
     @property
     def loaded(self) -> bool:
@@ -121,6 +127,8 @@ class Session:
 
     def load(self) -> SessionInfo:
         """Import torch (slow: ~1.5 s) and fill the namespace. Call from a worker thread."""
+        if self.start_folder not in sys.path:
+            sys.path.insert(0, self.start_folder)
         import torch
 
         from tui.core.repl.explain import explain
