@@ -224,3 +224,7 @@ def fixed_torch_version(monkeypatch: pytest.MonkeyPatch) -> None:
         return info
 
     monkeypatch.setattr(Session, "load", load_with_a_fixed_version)
+    # Nor on the machine's load: no CPU %, RSS or GPU figures in the status line.
+    from widgets.common.status_line import SystemFeed
+
+    monkeypatch.setattr(SystemFeed, "start", lambda self: self)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from widgets.builder.pane import StackBuilder
     from widgets.monitor.fitting import FitStack
     from widgets.monitor.pane import MonitorPane
-from widgets.common.status_line import StatusLine
+from widgets.common.status_line import StatusLine, SystemFeed
 from widgets.common.terminal import terminal_driver
 from widgets.repl.input import ReplInput
 from widgets.repl.pane import ReplPane
@@ -119,15 +119,18 @@ class DltuiApp(App[int]):
         self,
         device: str | None = None,
         workspace: str | Path = ".",
-        watch: str | None = None,
+        watch: str | list[str] | None = None,
         history: History | None = None,
     ) -> None:
+        """``watch``: the paths of ``dltui watch PATH...`` (one or several), or None."""
         super().__init__()
         self.session = Session(device)
         # Absolute from the start: REPL code may os.chdir, and a relative workspace would
         # then move with it (the builder's export wrote /model.py while saying model.py).
         self.workspace = Path(os.path.abspath(Path(workspace).expanduser()))
-        self.watch_dir = os.path.abspath(watch) if watch else None
+        paths = [watch] if isinstance(watch, str) else list(watch or [])
+        self.watch_paths = [os.path.abspath(Path(p).expanduser()) for p in paths]
+        self.system: SystemFeed | None = None
         self.history = history if history is not None else History()
         self.engine_ready = False
         self._quit_armed = False
@@ -143,6 +146,9 @@ class DltuiApp(App[int]):
         CAPTURE.start()
 
     def on_unmount(self) -> None:
+        # The sampler's thread is not a daemon: stopped and joined before the exit.
+        if self.system is not None:
+            self.system.stop()
         CAPTURE.stop()
 
     def compose(self) -> ComposeResult:
@@ -156,7 +162,7 @@ class DltuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.title = f"dltui {__version__}"
-        if self.watch_dir:
+        if self.watch_paths:
             self.call_after_refresh(self.action_show_pane, "monitor")
         # Start importing torch only once the first frame is painted: the import holds the
         # GIL most of the time, and started earlier it slows the first frame down.
@@ -165,6 +171,9 @@ class DltuiApp(App[int]):
             self.call_after_refresh(self._report_first_frame)
 
     async def _after_first_frame(self) -> None:
+        # CPU, memory and GPU figures every 2 s on the sampler's own thread; started after
+        # the first frame, which must not wait for psutil or NVML to load.
+        self.system = SystemFeed(self.query_one(StatusLine), self.session).start()
         pending = self._mount_panes()
         if pending is not None:
             await pending
@@ -228,8 +237,8 @@ class DltuiApp(App[int]):
         self.builder_pane.engine_ready()
         monitor = self.monitor_pane
         monitor.engine_ready()
-        if self.watch_dir:
-            monitor.watch_run(Path(self.watch_dir))
+        if self.watch_paths:
+            monitor.watch_paths([Path(p) for p in self.watch_paths])
 
     @on(EngineFailed)
     def _engine_failed(self, event: EngineFailed) -> None:

@@ -128,8 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, metavar="DIR", help="default: runs/<name>")
     _global_options(p, suppress=True)
 
-    p = sub.add_parser("watch", help="open the monitor on a run written by another process")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = sub.add_parser(
+        "watch",
+        help="open the monitor on runs written by other processes: dltui runs, "
+        "TensorBoard event files, Lightning metrics.csv, or folders of them",
+    )
+    p.add_argument(
+        "paths",
+        metavar="PATH",
+        nargs="+",
+        help="a dltui run directory, a folder of runs (runs/, a TensorBoard log dir, "
+        "lightning_logs/), an events.out.tfevents.* file or a metrics.csv",
+    )
     _global_options(p, suppress=True)
     return parser
 
@@ -160,10 +170,17 @@ def _run(args: argparse.Namespace) -> int:
         from tui.commands.train import run_train_command
 
         return run_train_command(args)
-    return _run_tui(args, watch=args.run_dir if args.command == "watch" else None)
+    if args.command == "watch":
+        from tui.commands.watch import check_watch_paths
+
+        error = check_watch_paths(args.paths)
+        if error is not None:
+            raise UsageError(error)
+        return _run_tui(args, watch=list(args.paths))
+    return _run_tui(args)
 
 
-def _run_tui(args: argparse.Namespace, watch: str | None = None) -> int:
+def _run_tui(args: argparse.Namespace, watch: list[str] | None = None) -> int:
     from tui.app import DltuiApp
 
     app = DltuiApp(device=args.device, workspace=args.workspace, watch=watch)

@@ -133,7 +133,7 @@ async def test_train_while_using_repl_then_pause_step_lr_stop(tmp_path: Path) ->
         # The stopped run is listed.
         table = app.query_one("#runs", DataTable)
         await poll(pilot, lambda: table.row_count == 1, "the runs list")
-        assert table.get_row_at(0)[1] == "stopped"
+        assert table.get_row_at(0)[2] == "stopped"
 
 
 async def test_bad_input_says_what_is_wrong_and_writes_nothing(tmp_path: Path) -> None:
@@ -191,13 +191,13 @@ async def test_finished_run_is_listed_and_compared(tmp_path: Path) -> None:
         table = app.query_one("#runs", DataTable)
         await poll(
             pilot,
-            lambda: table.row_count == 1 and table.get_row_at(0)[1] == "finished",
+            lambda: table.row_count == 1 and table.get_row_at(0)[2] == "finished",
             "the finished run in the list",
         )
         assert pane.run_dir is not None
         name = pane.run_dir.name
         assert table.get_row_at(0)[0] == name
-        assert int(table.get_row_at(0)[2]) == t.progress.total_steps
+        assert int(table.get_row_at(0)[3]) == t.progress.total_steps
         await poll(pilot, lambda: app.session.namespace.get("model") is not None, "model")
 
         pane.focus_default()
@@ -207,7 +207,7 @@ async def test_finished_run_is_listed_and_compared(tmp_path: Path) -> None:
         await poll(pilot, lambda: name in pane.overlays, "the overlay")
         assert len(pane.overlays[name]) == len(pane.series["train/loss"])
         assert pane.plot is not None and pane.plot.draws > draws
-        await poll(pilot, lambda: table.get_row_at(0)[4] == "✓", "the shown mark")
+        await poll(pilot, lambda: table.get_row_at(0)[6] == "✓", "the shown mark")
         await pilot.press("c")  # again: removed
         await poll(pilot, lambda: name not in pane.overlays, "the overlay removed")
 

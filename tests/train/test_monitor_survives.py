@@ -154,7 +154,7 @@ async def test_watch_of_a_damaged_run_keeps_running_and_shows_its_config(tmp_pat
         # Both runs are listed: the damaged one with what can be read.
         table = app.query_one(RunsTable)
         await poll(pilot, lambda: table.row_count == 2, "both runs listed")
-        assert table.get_row(str(run))[1] == "running"  # the 2**70 pid cannot be asked about
+        assert table.get_row(str(run))[2] == "running"  # the 2**70 pid cannot be asked about
         # Compare the damaged run: its curve overlays.
         table.focus()
         table.move_cursor(row=[r.value for r in table.rows].index(str(run)))
@@ -224,7 +224,7 @@ async def test_a_finished_run_keeps_the_users_model_and_lists_as_running(tmp_pat
         key = str(pane.run_dir)
         await poll(
             pilot,
-            lambda: key in table.rows and table.get_row(key)[1] in ("running", "paused"),
+            lambda: key in table.rows and table.get_row(key)[2] in ("running", "paused"),
             "the run listed as running",
         )
         await pilot.press("x")
@@ -232,7 +232,7 @@ async def test_a_finished_run_keeps_the_users_model_and_lists_as_running(tmp_pat
         await poll(pilot, lambda: "model_2" in app.session.namespace, "the model bound")
         assert app.session.namespace["model"] == "my own"
         assert "model_2" in text(app, "#train-message")
-        await poll(pilot, lambda: table.get_row(key)[1] == "stopped", "the final state")
+        await poll(pilot, lambda: table.get_row(key)[2] == "stopped", "the final state")
 
 
 async def test_choices_are_choices_and_typed_devices_are_checked(tmp_path: Path) -> None:

@@ -1,18 +1,34 @@
 """The status line under every pane: torch state, default device, memory, busy spinner.
 
 It shows ``torch loading…`` until the engine is ready, then the torch version and the
-default device, CUDA memory allocated / reserved when there is CUDA, a spinner with the
-elapsed time while REPL code runs, and a slot other panes use (training progress).
+session's device, that device's CUDA memory allocated / reserved when there is CUDA, the
+machine's CPU % and this process's RSS, each GPU's utilisation and memory (NVML), a
+spinner with the elapsed time while REPL code runs, and a slot other panes use
+(training progress).
+
+The system figures come from a :class:`SystemFeed`: a ``SystemSampler`` thread (the
+engine's, every 2 s) formats its reading into text off the UI thread; a 2 s UI timer
+only compares that text with what is shown and updates the line when it changed, so an
+idle screen sends nothing to the terminal.
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
 
 from tui.core.text import human_bytes
+
+if TYPE_CHECKING:
+    from tui.core.repl.session import Session
+    from tui.core.train.system import SystemSample, SystemSampler
+
+SYSTEM_EVERY = 2.0
+_MB = 1024 * 1024
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -26,6 +42,8 @@ class StatusLine(Static):
     """CUDA memory allocated / reserved, or '' without CUDA."""
     extra: reactive[str] = reactive("")
     """A slot for other panes: a compact training progress indicator."""
+    system_text: reactive[str] = reactive("")
+    """CPU %, RSS and per-GPU figures (from a :class:`SystemFeed`), or ''."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
@@ -75,6 +93,9 @@ class StatusLine(Static):
     def watch_extra(self) -> None:
         self._render_line()
 
+    def watch_system_text(self) -> None:
+        self._render_line()
+
     def _render_line(self) -> None:
         parts = []
         if self.torch_state.startswith("torch loading"):
@@ -86,6 +107,94 @@ class StatusLine(Static):
         if self._busy_since is not None:
             elapsed = time.monotonic() - self._busy_since
             parts.append(f"{SPINNER[self._frame]} {self._busy_label} {elapsed:.1f}s")
+        if self.system_text:
+            parts.append(self.system_text)
         if self.extra:
             parts.append(self.extra)
         self.update(" │ ".join(parts))
+
+
+def _cuda_index(device: str | None) -> int | None:
+    """0 for ``cuda``, 1 for ``cuda:1``, None for any other device."""
+    if not device or not device.startswith("cuda"):
+        return None
+    _, _, index = device.partition(":")
+    return int(index) if index.isdigit() else 0
+
+
+def _gb(mb: float | None) -> str:
+    return "?" if mb is None else f"{mb / 1024:.1f}"
+
+
+def system_text(sample: SystemSample, device: str | None = None) -> str:
+    """``CPU 12% RSS 1.2 GiB │ GPU1 45% 3.2/80.0G`` (the session's GPU first): the status
+    line's system figures."""
+    parts = []
+    cpu = [] if sample.cpu_percent is None else [f"CPU {sample.cpu_percent:.0f}%"]
+    if sample.process_rss_mb is not None:
+        cpu.append(f"RSS {human_bytes(sample.process_rss_mb * _MB)}")
+    if cpu:
+        parts.append(" ".join(cpu))
+    index = _cuda_index(device)
+    for g in sorted(sample.gpus, key=lambda g: g.index != index):
+        util = "?" if g.util is None else f"{g.util:.0f}%"
+        parts.append(f"GPU{g.index} {util} {_gb(g.memory_used_mb)}/{_gb(g.memory_total_mb)}G")
+    return " │ ".join(parts)
+
+
+def cuda_memory_of(sample: SystemSample, device: str | None) -> dict[str, int] | None:
+    """torch's allocated / reserved bytes on the session's CUDA device (``cuda:1``, not
+    the current device), or None when this process has not used that device."""
+    index = _cuda_index(device)
+    for mem in sample.cuda:
+        if mem.index == index:
+            return {
+                "allocated": int(mem.allocated_mb * _MB),
+                "reserved": int(mem.reserved_mb * _MB),
+            }
+    return None
+
+
+class SystemFeed:
+    """Feeds a :class:`StatusLine` the system figures (module docstring).
+
+    ``start()`` starts the sampler thread and the line's timer; ``stop()`` stops and
+    joins the thread (the app calls it on unmount: it is not a daemon).
+    """
+
+    def __init__(self, status: StatusLine, session: Session, interval: float = SYSTEM_EVERY):
+        self.status = status
+        self.session = session
+        self.interval = interval
+        # Written by the sampler thread, read by the UI timer.
+        self.text = ""
+        self.cuda: dict[str, int] | None = None
+        self._sampler: SystemSampler | None = None
+        self._timer: Timer | None = None
+
+    def _format(self, sample: SystemSample) -> None:  # on the sampler's thread
+        info = self.session.info
+        device = info.device if info is not None else None
+        self.cuda = cuda_memory_of(sample, device)
+        self.text = system_text(sample, device)
+
+    def start(self) -> SystemFeed:
+        from tui.core.train.system import SystemSampler
+
+        self._sampler = SystemSampler(self.interval, on_sample=self._format).start()
+        self._timer = self.status.set_interval(self.interval, self.show)
+        return self
+
+    def show(self) -> None:
+        """Put the latest text on the line (a no-op when it did not change)."""
+        # Reactives compare before they repaint: an unchanged text sends nothing.
+        self.status.system_text = self.text
+        if self.cuda is not None:
+            self.status.set_cuda(self.cuda)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None

@@ -64,14 +64,39 @@ MONITOR_BINDINGS: list[BindingType] = [
         "X axis",
         show=False,
         id="monitor.xaxis",
-        tooltip="x axis: step, epoch or time",
+        tooltip="x axis: step, epoch, relative time or wall-clock time",
+    ),
+    Binding(
+        "t",
+        "pick_tag",
+        "Tag",
+        show=False,  # a watch-mode key: the footer at 80 columns has no room to spare
+        id="monitor.tag",
+        tooltip="Pick the tag the plot shows (fuzzy, under dltui watch)",
+    ),
+    Binding(
+        "T",
+        "add_tag",
+        "Add tag",
+        show=False,
+        id="monitor.add_tag",
+        tooltip="Add a tag to the plot, or take one out (several tags on one plot)",
+    ),
+    Binding(
+        "slash",
+        "filter_runs",
+        "Filter runs",
+        show=False,
+        id="monitor.filter",
+        tooltip="Show only the runs whose name matches a regex (empty: all)",
     ),
     Binding(
         "c",
         "compare",
         "Compare",
         id="monitor.compare",
-        tooltip="Overlay the selected past run's curve (again: remove)",
+        tooltip="Overlay the selected past run's curve (again: remove); "
+        "under dltui watch, hide or show the selected run",
     ),
     Binding(
         "r",

@@ -17,6 +17,7 @@ the run go on.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,12 +47,13 @@ class LossPlot(PlotextPlot):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.xaxis = "step"  # step | epoch | time
+        self.xaxis = "step"  # step | epoch | time (since each run's start) | wall (clock)
         self.logy = False
         self.draws = 0
         self.error: str | None = None  # the last draw's or render's error, shown instead
         self._ylog_range: tuple[float, float] | None = None  # log10 range of the left axis
         self._x_range: tuple[float, float] | None = None  # of everything drawn, for ticks
+        self._wall0 = 0.0  # the x origin of wall-clock time: the earliest point drawn
 
     def render(self) -> RenderResult:
         if self.error is None:
@@ -73,10 +75,11 @@ class LossPlot(PlotextPlot):
     def _points(
         self, series: MetricSeries, width: int, smoothed: bool, spe: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        if self.xaxis == "time":
+        if self.xaxis in ("time", "wall"):
             # Time is not linear in steps: min/max over the whole series (O(n) in NumPy,
             # a few ms for 10^6 points), still handing plotext at most 2 points a column.
-            t0 = series.times[0] if len(series) else 0.0
+            # Relative time starts each run at 0; wall-clock time keeps runs side by side.
+            t0 = self._wall0 if self.xaxis == "wall" else (series.times[0] if len(series) else 0.0)
             ys = series.smoothed if smoothed else series.values
             return downsample_minmax(series.times - t0, ys, width)
         xs, ys = series.plot_points(width, smoothed=smoothed)
@@ -121,7 +124,10 @@ class LossPlot(PlotextPlot):
         plt.clear_figure()
         width = max(10, self.size.width - 12)
         spe = data.steps_per_epoch
-        plt.xlabel({"step": "step", "epoch": "epoch", "time": "seconds"}[self.xaxis])
+        self._wall0 = _earliest_time([data.train, data.val, *data.overlays.values()])
+        plt.xlabel(
+            {"step": "step", "epoch": "epoch", "time": "seconds", "wall": "clock time"}[self.xaxis]
+        )
         has_data = False
         for i, (name, series) in enumerate(data.overlays.items()):
             if len(series):
@@ -138,17 +144,21 @@ class LossPlot(PlotextPlot):
             vx = data.val.times - (
                 data.train.times[0] if data.train is not None and len(data.train) else 0.0
             )
+            if self.xaxis == "wall":
+                vx = data.val.times - self._wall0
             xs = (
-                vx if self.xaxis == "time" else self._x(data.val, data.val.steps.astype(float), spe)
+                vx
+                if self.xaxis in ("time", "wall")
+                else self._x(data.val, data.val.steps.astype(float), spe)
             )
             self._line(
                 np.asarray(xs, float), data.val.values, color="orange", marker="hd", label="val"
             )
         if data.accuracy is not None and len(data.accuracy):
             xs = self._x(data.accuracy, data.accuracy.steps.astype(float), spe)
-            if self.xaxis == "time":
+            if self.xaxis in ("time", "wall"):
                 t0 = data.train.times[0] if data.train is not None and len(data.train) else 0.0
-                xs = data.accuracy.times - t0
+                xs = data.accuracy.times - (self._wall0 if self.xaxis == "wall" else t0)
             xs = np.asarray(xs, float)
             if len(xs):
                 self._see_x(xs)
@@ -168,9 +178,31 @@ class LossPlot(PlotextPlot):
             # round 1-2-5 steps read at a glance, large counts as 250k.
             ticks = nice_ticks(*self._x_range)
             if len(ticks) >= 2:
-                plt.xticks(ticks, [tick_label(t) for t in ticks])
+                if self.xaxis == "wall":
+                    labels = [clock_label(self._wall0 + t, self._x_range) for t in ticks]
+                else:
+                    labels = [tick_label(t) for t in ticks]
+                plt.xticks(ticks, labels)
         if not has_data:
             plt.title("no data yet: start a run (s) or compare past runs (c)")
+
+
+def _earliest_time(series: list[MetricSeries | None]) -> float:
+    firsts = []
+    for s in series:
+        if s is not None and len(s):
+            times = s.times[np.isfinite(s.times)]
+            if times.size:
+                firsts.append(float(times.min()))
+    return min(firsts) if firsts else 0.0
+
+
+def clock_label(when: float, x_range: tuple[float, float]) -> str:
+    """A wall-clock tick: ``14:05`` over hours, ``14:05:30`` over minutes, the day too
+    (``12-01 14:05``) when the plot spans days."""
+    span = x_range[1] - x_range[0]
+    fmt = "%m-%d %H:%M" if span >= 2 * 86400 else "%H:%M" if span >= 1800 else "%H:%M:%S"
+    return time.strftime(fmt, time.localtime(when))
 
 
 def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:

@@ -2,8 +2,10 @@
 
 The trainer runs in its own thread (``tui.core.train.trainer``); this pane drains its
 metric buffer on a 4 Hz timer, never one message per step, and redraws the plot from
-bounded data. In watch mode (``dltui watch RUN_DIR``) the same timer follows a run that
-another process writes, by reading its metrics.jsonl incrementally. The settings form
+bounded data. In watch mode the same timer follows a dltui run that another process
+writes (``dltui watch RUN_DIR``, by reading its metrics.jsonl incrementally), or many
+runs of any kind (``dltui watch PATH...``: ``watch_mode``, polled off the UI thread).
+The settings form
 (``run_form``), the runs list (``runs_table``) and the plot (``loss_plot``) are widgets
 of their own; turning settings into a run is the engine's ``prepare_run``.
 
@@ -32,6 +34,7 @@ from widgets.monitor.fitting import FitOffer, fit_hint
 from widgets.monitor.keys import MONITOR_BINDINGS
 from widgets.monitor.run_form import RunForm
 from widgets.monitor.runs_table import RunsTable
+from widgets.monitor.watch_mode import WatchSources
 
 if TYPE_CHECKING:
     from tui.core.builder.spec import LayerStack
@@ -46,7 +49,7 @@ DRAIN_INTERVAL = 0.25
 SERIES = ("train/loss", "val/loss", "val/accuracy", "lr")
 
 
-class MonitorPane(FitOffer, Vertical):
+class MonitorPane(FitOffer, WatchSources, Vertical):
     """Config form, progress, loss plot and the workspace's runs."""
 
     BINDINGS = MONITOR_BINDINGS  # widgets/monitor/keys.py
@@ -225,6 +228,9 @@ class MonitorPane(FitOffer, Vertical):
     def action_resume_run(self) -> None:
         """Resume the selected run; tui.core.train.resume decides whether it can."""
         path = self.query_one(RunsTable).selected_path()
+        if self.watched is not None:
+            self.notify("Resume is for this workspace's runs, not for watched ones.")
+            return
         if not self.ready or self.training or self._starting or path is None:
             self.notify("Select a stopped or died run, with no run training, to resume it.")
             return
@@ -273,6 +279,8 @@ class MonitorPane(FitOffer, Vertical):
         self.smoothing = round(min(0.99, max(0.0, self.smoothing + delta)), 2)
         for series in [*self.series.values(), *self.overlays.values()]:
             series.smoothing = self.smoothing
+        if self.watched is not None:
+            self.watched.set_smoothing(self.smoothing)
         self.notify(f"smoothing {self.smoothing:.2f}", timeout=2)
         self._redraw()
 
@@ -283,7 +291,10 @@ class MonitorPane(FitOffer, Vertical):
 
     def action_xaxis(self) -> None:
         if self.plot is not None:
-            order = ["step", "epoch", "time"]
+            # Epochs mean nothing to another program's log: not offered under watch.
+            order = ["step", "time", "wall"] if self.watched else ["step", "epoch", "time", "wall"]
+            if self.plot.xaxis not in order:
+                self.plot.xaxis = "step"
             self.plot.xaxis = order[(order.index(self.plot.xaxis) + 1) % len(order)]
             self.notify(f"x axis: {self.plot.xaxis}", timeout=2)
             self._redraw()
@@ -303,6 +314,9 @@ class MonitorPane(FitOffer, Vertical):
                 series.append_point(p)
 
     def _drain(self) -> None:
+        if self.watched is not None:
+            self._drain_watched()
+            return
         if self.watch_reader is not None:
             self._drain_watch()
             return
@@ -359,6 +373,9 @@ class MonitorPane(FitOffer, Vertical):
             return
         from widgets.monitor.loss_plot import PlotData
 
+        if self.watched is not None:
+            self.plot.draw(PlotData(None, None, None, overlays=self.watched.lines()))
+            return
         self.plot.draw(
             PlotData(
                 train=self.series.get("train/loss"),
@@ -388,6 +405,7 @@ class MonitorPane(FitOffer, Vertical):
         self._message(f"watching {run_dir}")
 
     def stop_watching(self) -> None:
+        self.watched = None
         if self.watch_reader is not None:
             self.query_one(RunForm).set_values({}, read_only=False)
         self.watch_reader = None
@@ -395,6 +413,9 @@ class MonitorPane(FitOffer, Vertical):
 
     # -- past runs --
     def action_refresh_runs(self) -> None:
+        if self.watched is not None:  # under dltui watch: look for new runs now
+            self.watched.follower.rescan_soon()
+            return
         if self.ready:
             self._list_runs()
 
@@ -406,9 +427,13 @@ class MonitorPane(FitOffer, Vertical):
         self.app.call_from_thread(self._show_runs, runs)
 
     def _show_runs(self, runs: list[RunInfo]) -> None:
-        self.query_one(RunsTable).show(runs, self.overlays)
+        if self.watched is None:  # under dltui watch PATH... the list is the watched runs
+            self.query_one(RunsTable).show(runs, self.overlays)
 
     def action_compare(self) -> None:
+        if self.watched is not None:
+            self.toggle_watched_run()
+            return
         path = self.query_one(RunsTable).selected_path()
         if path is None:
             self.notify("No past runs in this workspace yet.")

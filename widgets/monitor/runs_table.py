@@ -1,10 +1,14 @@
-"""The monitor's list of the workspace's runs: name, state, last step, best val loss.
+"""The monitor's list of runs: name, source kind, state, last step, a value, last update.
 
-Rows are keyed by the run's folder, so the selected row names the run to overlay; a
-mark shows which runs are overlaid on the plot. The run this process trains is shown
-with its trainer's own state (its status.json may not exist yet when the list is read:
-it was listed as ``unknown``), updated in place when the state changes. A row that
-fails to render shows the error in its place; the table and the app go on.
+In the TUI it lists the workspace's dltui runs (the value column is the best validation
+loss); under ``dltui watch PATH...`` it lists the watched runs of every kind (the value
+is the last one of the plotted tag), updated cell by cell, only where the text changed.
+
+Rows are keyed by the run's folder (its name under ``dltui watch``), so the selected row
+names the run to overlay; a mark shows which runs are on the plot. The run this process
+trains is shown with its trainer's own state (its status.json may not exist yet when the
+list is read: it was listed as ``unknown``), updated in place when the state changes. A
+row that fails to render shows the error in its place; the table and the app go on.
 """
 
 from __future__ import annotations
@@ -16,14 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.strip import Strip
 from textual.widgets import DataTable
 
 from tui.core.text import first_line, number_text
 from tui.core.train.config import RunState
+from widgets.monitor.watched import age_text
 
 if TYPE_CHECKING:
     from tui.core.train.runs import RunInfo
+    from widgets.monitor.watched import TableRow
+
+COLUMNS = ("name", "kind", "status", "step", "value", "updated", "shown")
 
 STEP_EVERY = 3.0  # seconds between updates of the live run's step cell
 
@@ -34,12 +43,15 @@ class RunsTable(DataTable[str]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.add_column("run", key="name")
-        # Fixed width: a cleared DataTable keeps columns as wide as their widest content so
-        # far, so an auto width would depend on whether "running" was ever listed.
+        # Fixed widths: a cleared DataTable keeps columns as wide as their widest content
+        # so far, so an auto width would depend on whether "running" was ever listed.
+        self.add_column("kind", key="kind", width=11)
         self.add_column("status", key="status", width=8)
-        self.add_column("step", key="step")
-        self.add_column("best val", key="best")
-        self.add_column("shown", key="shown")
+        self.add_column("step", key="step", width=7)
+        self.add_column("best val", key="value", width=10)
+        self.add_column("updated", key="updated", width=7)
+        self.add_column("shown", key="shown", width=5)
+        self._shown_rows: dict[str, TableRow] = {}  # under dltui watch: what each row shows
         self._live: tuple[str, RunState, int] | None = None  # path, state, step
         self._live_at = 0.0
 
@@ -70,20 +82,58 @@ class RunsTable(DataTable[str]):
         runs = list(runs)
         cursor = self.cursor_row
         self.clear()
+        self._shown_rows = {}
+        self._set_value_label("best val")
+        now = time.time()
         for r in runs:
             state, step = r.status, r.last_step or 0
             if self._live is not None and self._live[0] == str(r.path):
                 _, state, step = self._live
             self.add_row(
                 r.name,
+                "dltui",
                 state.value,
                 str(step),
                 number_text(r.best_val_loss),
+                age_text(None if r.updated is None else now - r.updated),
                 "✓" if r.name in shown else "",
                 key=str(r.path),
             )
         if runs:
             self.move_cursor(row=min(cursor, len(runs) - 1))
+
+    def show_watched(self, rows: list[TableRow], value_label: str) -> None:
+        """The watched runs (``dltui watch``): only the cells whose text changed are
+        updated; the rows are rebuilt only when runs appear or the filter changes."""
+        self._set_value_label(value_label)
+        keys = [r.key for r in rows]
+        if keys != list(self._shown_rows):
+            cursor = self.cursor_row
+            self.clear()
+            for r in rows:
+                self.add_row(*(getattr(r, c) for c in COLUMNS), key=r.key)
+            if rows:
+                self.move_cursor(row=min(cursor, len(rows) - 1))
+        else:
+            for r in rows:
+                old = self._shown_rows[r.key]
+                for c in COLUMNS:
+                    if getattr(r, c) != getattr(old, c):
+                        self.update_cell(r.key, c, getattr(r, c))
+        self._shown_rows = {r.key: r for r in rows}
+
+    def _set_value_label(self, label: str) -> None:
+        column = self.columns.get("value")  # type: ignore[call-overload]
+        label = label[:10]
+        if column is not None and column.label.plain != label:
+            column.label = Text(label)
+            self.refresh()
+
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor (a run's name under ``dltui watch``)."""
+        if self.row_count == 0:
+            return None
+        return str(self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value)
 
     def selected_path(self) -> Path | None:
         """The folder of the run under the cursor; None when the list is empty."""

@@ -4,7 +4,8 @@
 ``last_update``, ``error``) has three implementations: :class:`DltuiSource` (dltui's
 run directories), :class:`TensorBoardSource` (``events.out.tfevents.*``, needs the
 optional ``tensorboard`` package) and :class:`LightningSource` (``metrics.csv``).
-:func:`discover` / :class:`Discovery` find them under the paths given to ``dltui watch``;
+:func:`discover` / :class:`Discovery` find them under the paths given to ``dltui watch``,
+:class:`SourceFollower` polls them all on a worker thread for the monitor;
 :mod:`~tui.core.train.sources.tags` has the tag grouping, fuzzy tag match and regex
 filter helpers. Nothing here imports torch or textual.
 """
@@ -12,6 +13,7 @@ filter helpers. Nothing here imports torch or textual.
 from tui.core.train.sources.base import ACTIVE_WINDOW, RunSource, Scalars, foreign_state
 from tui.core.train.sources.discover import Discovery, discover
 from tui.core.train.sources.dltui import DltuiSource
+from tui.core.train.sources.follow import Batch, RunRow, SourceFollower
 from tui.core.train.sources.lightning import LightningSource
 from tui.core.train.sources.tags import compile_filter, filter_names, fuzzy_match, tag_groups
 from tui.core.train.sources.tensorboard import (
@@ -24,11 +26,14 @@ from tui.core.train.sources.tensorboard import (
 __all__ = [
     "ACTIVE_WINDOW",
     "MISSING_TENSORBOARD",
+    "Batch",
     "Discovery",
     "DltuiSource",
     "LightningSource",
+    "RunRow",
     "RunSource",
     "Scalars",
+    "SourceFollower",
     "TensorBoardMissing",
     "TensorBoardSource",
     "compile_filter",
