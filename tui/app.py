@@ -7,7 +7,10 @@ user does meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -162,6 +165,8 @@ class DltuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.title = f"dltui {__version__}"
+        if not self.is_headless:
+            self._catch_signals()
         if self.watch_paths:
             self.call_after_refresh(self.action_show_pane, "monitor")
         # Start importing torch only once the first frame is painted: the import holds the
@@ -382,6 +387,22 @@ class DltuiApp(App[int]):
         # query, not query_one: a run may end while the app is closing, its panes gone.
         for pane in self.query(ReplPane) if event.model_name else ():
             pane.announce(f"monitor → {event.model_name}: the trained model ({event.state} run)")
+
+    def _catch_signals(self) -> None:
+        # SIGTERM (kill, a scheduler) and SIGHUP (the SSH link dropped) would end the
+        # process in the middle of a training step: status.json left "running", the
+        # steps since the last checkpoint lost. Handled in the event loop instead: the
+        # run is stopped at a step boundary with a checkpoint, then the app exits.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: int) -> None:
+        """Stop a training run cleanly and exit with 128 + the signal's number."""
+        for monitor in self.query("#monitor"):  # not mounted yet in the first frame
+            monitor.stop_for_quit()  # type: ignore[attr-defined]
+        self.exit(return_code=128 + sig)
 
     async def action_quit(self) -> None:
         monitor = self.monitor_pane

@@ -125,3 +125,32 @@ def test_cuda_memory_of_this_process():
     assert r.cuda and r.cuda[0].allocated_mb >= 4.0 and r.cuda[0].peak_mb >= 4.0
     assert r.gpus and r.gpus[0].memory_total_mb > 0  # NVML beside it
     del x
+
+
+def test_a_run_records_system_metrics_in_its_metrics_file(tmp_path, monkeypatch):
+    import json
+
+    from torch import nn
+
+    import tui.core.train.trainer as trainer_module
+    from tui.core.train.config import TrainConfig
+    from tui.core.train.data import load_data
+    from tui.core.train.runs import RunDir
+    from tui.core.train.trainer import Trainer
+
+    monkeypatch.setattr(trainer_module, "SYSTEM_EVERY", 0.0)  # a reading at every read-back
+    run_dir = RunDir.create(tmp_path, label="sys")
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    bundle = load_data("spirals:n=200").split(0.2, seed=0)
+    trainer = Trainer(model, bundle, TrainConfig(epochs=3, batch_size=16), run_dir)
+    trainer._run()
+    assert trainer.state == "finished", trainer.error
+    points = [json.loads(line) for line in (run_dir.path / "metrics.jsonl").open()]
+    rss = [p for p in points if p["name"] == "system/process_rss_mb"]
+    assert len(rss) >= 3 and all(p["value"] > 0 for p in rss)
+    steps = [p["step"] for p in rss]
+    assert steps == sorted(steps)
+    # Without a run directory nothing is sampled (the figures are for the record).
+    trainer = Trainer(model, bundle, TrainConfig(epochs=1, batch_size=16))
+    trainer._run()
+    assert not [p for p in trainer.buffer.drain() if p.name.startswith("system/")]

@@ -66,8 +66,12 @@ from tui.core.train.progress import TrainProgress
 from tui.core.train.ranges import batch_checker
 from tui.core.train.runs import RunDir
 from tui.core.train.series import MetricPoint
+from tui.core.train.system import Sampler
+from tui.core.train.system import points as system_points
 
-__all__ = ["Trainer", "stop_all_trainers"]
+__all__ = ["SYSTEM_EVERY", "Trainer", "stop_all_trainers"]
+
+SYSTEM_EVERY = 2.0  # seconds between two system/... readings of a run
 
 # ---------------------------------------------------------------------------------------
 # the trainer
@@ -110,6 +114,8 @@ class Trainer:
         self.released_bytes = 0  # GPU memory handed back when the run ended
         self._train_batches: Batches | None = None
         self._val_batches: Batches | None = None
+        self._system: Sampler | None = None
+        self._system_at = -math.inf
 
         self._cond = threading.Condition()
         self._state = RunState.IDLE
@@ -307,6 +313,9 @@ class Trainer:
         self._train_batches = self._val_batches = None
         self._pending, self._pending_meta = [], []
         self.optimizer = None
+        if self._system is not None:
+            self._system.close()
+            self._system = None
         if cuda:
             import gc
 
@@ -451,6 +460,7 @@ class Trainer:
 
     def _flush(self) -> None:
         """Read the pending losses back (one transfer), publish them, check they are finite."""
+        self._sample_system()
         if self._pending:
             # Copy to the host first, then convert: one call doing both raises from MPS
             # (and no float64 tensor is ever made on the device, which MPS lacks).
@@ -491,6 +501,24 @@ class Trainer:
                     f"learning rate (now {lr:g}), set gradient clipping, or check the data "
                     "for NaN/Inf values"
                 )
+
+    def _sample_system(self) -> None:
+        """Every SYSTEM_EVERY seconds, the machine's, the process's and the GPUs' figures as
+        ``system/...`` metrics of the run (tui.core.train.system), so that ``dltui watch``
+        plots them too. Only for a run that writes a run directory."""
+        if self.run_dir is None:
+            return
+        now = time.monotonic()
+        if now - self._system_at < SYSTEM_EVERY:
+            return
+        self._system_at = now
+        try:
+            if self._system is None:
+                self._system = Sampler()
+            reading = self._system.sample()
+        except Exception:  # figures about the machine must never fail a run
+            return
+        self._emit(system_points(reading, self._step, self._epoch))
 
     def _emit(self, points: list[MetricPoint]) -> None:
         self.buffer.extend(points)
