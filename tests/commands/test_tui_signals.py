@@ -32,8 +32,9 @@ def test_a_signal_stops_the_run_inside_the_app_then_exits(tmp_path: Path, sig: i
         # Paused, so the run cannot finish on its own before the signal lands.
         app.send("space")
         app.wait(
-            lambda a: read_status(run.path).get("state") == RunState.PAUSED
-            or "paused" in a.flat_screen(),
+            lambda a: (
+                read_status(run.path).get("state") == RunState.PAUSED or "paused" in a.flat_screen()
+            ),
             TIMEOUT_S,
             "the run paused",
         )
