@@ -288,3 +288,15 @@ def test_headless_train_on_cuda(tmp_path):
     assert out.returncode == 0, out.stderr
     config = json.loads((run / "config.json").read_text())["train"]
     assert config["device"] == "cuda" and config["tf32"] is True
+
+
+def test_a_run_does_not_reset_the_sessions_peak_memory():
+    big = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")  # the REPL's work
+    del big
+    peak = torch.cuda.max_memory_allocated()
+    assert peak >= 256 << 20
+    trainer = _spirals_run(epochs=1)
+    trainer.start()
+    assert trainer.join(120) and trainer.state == "finished", trainer.error
+    assert torch.cuda.max_memory_allocated() >= peak
+    assert trainer.progress.cuda_memory_peak >= peak

@@ -58,7 +58,7 @@ class TrainProgress:
     best_val_accuracy: float | None = None
     lr: float | None = None
     cuda_memory_allocated: int | None = None
-    cuda_memory_peak: int | None = None
+    cuda_memory_peak: int | None = None  # the process's peak on the run's device
     error: str | None = None
 
 

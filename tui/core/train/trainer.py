@@ -333,10 +333,10 @@ class Trainer:
         else:
             torch.manual_seed(cfg.seed)  # dropout and other random layers
             self._generator.manual_seed(cfg.seed)
-        if self._device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise RunFailure("CUDA is not available on this machine: use --device cpu")
-            torch.cuda.reset_peak_memory_stats(self._device)
+        # No reset_peak_memory_stats on CUDA: the peak is the whole process's, and a reset
+        # would also wipe the peak the REPL's own work reached.
+        if self._device.type == "cuda" and not torch.cuda.is_available():
+            raise RunFailure("CUDA is not available on this machine: use --device cpu")
         self.model.to(self._device)
         # Also checks labels and token ids of tensor data whole; other data per batch.
         limits = check_compatible(self.model, self.bundle, cfg.loss, self._device)
