@@ -110,6 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-threads", type=int, default=None, help="torch intra-op threads (default: cpus-1)"
     )
     p.add_argument(
+        "--schedule",
+        default=None,
+        help="learning-rate schedule: constant | step | cosine | onecycle (constant)",
+    )
+    p.add_argument(
+        "--warmup-steps", type=int, default=None, metavar="N", help="linear lr warm-up (0)"
+    )
+    p.add_argument(
+        "--step-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="step schedule: every N epochs (10)",
+    )
+    p.add_argument(
+        "--gamma", type=float, default=None, help="step schedule: multiply the lr by this (0.1)"
+    )
+    p.add_argument(
+        "--eval-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="validate and checkpoint at an epoch's end at most every S seconds (2; 0 = "
+        "every epoch; the last epoch always)",
+    )
+    p.add_argument(
         "--no-tf32",
         dest="tf32",
         action="store_const",

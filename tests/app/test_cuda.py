@@ -165,11 +165,14 @@ def test_a_finished_run_holds_no_gpu_memory_for_its_data_or_optimizer():
     import weakref
 
     trainer = _spirals_run(epochs=3)
+    trainer.pause()  # held after one step, to look at what it holds
+    trainer.step_once()
     trainer.start()
-    assert trainer.wait_for(lambda t: t.progress.step > 10 and t.optimizer is not None, 120)
+    assert trainer.wait_for(lambda t: t.progress.step == 1 and t.state == "paused", 120)
     data = weakref.ref(trainer._train_batches.tensors[0])
     assert data().device.type == "cuda"  # the data was copied to the GPU once
     moment = weakref.ref(next(iter(trainer.optimizer.state.values()))["exp_avg"])
+    trainer.resume()
     assert trainer.join(120) and trainer.state == "finished", trainer.error
     gc.collect()
     # Only the trained model (and its gradients) stay on the GPU.

@@ -90,8 +90,10 @@ def test_kill_9_at_random_moments_then_resume_until_finished(tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(SPEC))
     run = tmp_path / "runs" / "crashy"
-    first = [str(spec), "--data", "spirals:n=100", "--epochs", str(EPOCHS), "--batch-size",
-             "16", "--run-dir", str(run), "--num-threads", "1"]  # fmt: skip
+    # --eval-interval 0: a validation point and a checkpoint at every epoch's end.
+    first = [str(spec), "--data", "spirals:n=100", "--epochs", str(EPOCHS),
+             "--eval-interval", "0", "--batch-size", "16", "--run-dir", str(run),
+             "--num-threads", "1"]  # fmt: skip
     kills = in_checkpoint = 0
     stale: set[str] = set()
     for i, kind in enumerate(PLAN):

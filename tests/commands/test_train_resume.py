@@ -42,7 +42,11 @@ def test_resume_on_the_command_line(tmp_path: Path, capsys, monkeypatch) -> None
     interrupted = []
 
     def join_then_interrupt(self, timeout=None):
-        if self.progress.epochs_done >= 1 and not interrupted:
+        if not interrupted:
+            # Held once the first epoch is done (paused: it cannot run on to the end
+            # before the "ctrl+c" lands, however fast the machine), then interrupted.
+            assert self.wait_for(lambda t: t.progress.epochs_done >= 1, 60)
+            self.pause()
             interrupted.append(True)  # once: a second ctrl+c would quit at once
             raise KeyboardInterrupt
         return real_join(self, timeout)

@@ -174,7 +174,8 @@ async def test_watch_shows_the_whole_series_of_a_dltui_train_run(tmp_path: Path)
         await poll(pilot, lambda: pane.watch_reader is not None, "watch mode")
         proc = subprocess.Popen(
             [sys.executable, "-m", "tui", "train", str(spec), "--data", "spirals:n=400",
-             "--epochs", "12", "--batch-size", "16", "--run-dir", str(run_dir)],
+             "--epochs", "12", "--batch-size", "16", "--eval-interval", "0",
+             "--run-dir", str(run_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip

@@ -169,9 +169,12 @@ def test_checkpoints_hold_cpu_tensors_only_and_load_with_weights_only(tmp_path: 
 def test_a_run_that_ended_holds_no_optimizer_state_or_data_copies():
     bundle = load_data("spirals:n=128").split(0.25, seed=0)
     trainer = Trainer(mlp(), bundle, TrainConfig(epochs=1, batch_size=16))
+    trainer.pause()  # held after one step, so the optimizer's state can be looked at
+    trainer.step_once()
     trainer.start()
-    assert trainer.wait_for(lambda t: t.optimizer is not None and t.progress.step > 0, TIMEOUT)
+    assert trainer.wait_for(lambda t: t.progress.step == 1 and t.state == "paused", TIMEOUT)
     moment = weakref.ref(next(iter(trainer.optimizer.state.values()))["exp_avg"])
+    trainer.resume()
     assert trainer.join(TIMEOUT) and trainer.state == "finished", trainer.error
     gc.collect()
     assert moment() is None  # Adam's state went with the optimizer

@@ -66,6 +66,11 @@ OPTIONS = (
     "device",
     "tf32",
     "cudnn_benchmark",
+    "eval_interval",
+    "schedule",
+    "warmup_steps",
+    "step_epochs",
+    "gamma",
 )
 
 

@@ -111,6 +111,16 @@ class TrainConfig:
     # train), and cuDNN picking the fastest convolution for fixed shapes.
     tf32: bool = True
     cudnn_benchmark: bool = True
+    # Seconds: validation, checkpoints and status.json at the end of an epoch, but at most
+    # this often (the last epoch always); 0 = every epoch. Tiny epochs stay cheap.
+    eval_interval: float = 2.0
+    # Learning-rate schedule (tui.core.train.schedule): constant, step, cosine, onecycle;
+    # a linear warm-up over the first warmup_steps; step multiplies by gamma every
+    # step_epochs epochs.
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    step_epochs: int = 10
+    gamma: float = 0.1
 
     def validate(self) -> None:
         if self.loss not in (*LOSSES, LOSS_AUTO):
@@ -137,6 +147,24 @@ class TrainConfig:
             not isinstance(self.num_threads, int) or self.num_threads < 1
         ):
             raise ValueError(f"num threads must be at least 1, not {self.num_threads!r}")
+        if not (
+            isinstance(self.eval_interval, (int, float))
+            and math.isfinite(self.eval_interval)
+            and self.eval_interval >= 0
+        ):
+            raise ValueError(f"eval interval must be 0 or more seconds, not {self.eval_interval!r}")
+        from tui.core.train.schedule import SCHEDULES
+
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"warmup steps must be 0 or more, not {self.warmup_steps!r}")
+        if not isinstance(self.step_epochs, int) or self.step_epochs < 1:
+            raise ValueError(f"step epochs must be at least 1, not {self.step_epochs!r}")
+        if not (
+            isinstance(self.gamma, (int, float)) and math.isfinite(self.gamma) and self.gamma > 0
+        ):
+            raise ValueError(f"gamma must be a number above 0, not {self.gamma!r}")
         for name in ("tf32", "cudnn_benchmark"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, not {getattr(self, name)!r}")

@@ -50,7 +50,14 @@ __all__ = ["RESUMABLE", "RESUME_OPTIONS", "resume_run"]
 
 # What a resume may change: how long, and where it trains. Anything else would continue
 # the checkpoint as something it was not trained as.
-RESUME_OPTIONS = ("epochs", "device", "num_threads", "tf32", "cudnn_benchmark")
+RESUME_OPTIONS = (
+    "epochs",
+    "device",
+    "num_threads",
+    "tf32",
+    "cudnn_benchmark",
+    "eval_interval",
+)
 RESUMABLE = (RunState.STOPPED, RunState.DIED, RunState.FAILED, RunState.UNKNOWN)
 
 

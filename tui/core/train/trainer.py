@@ -65,6 +65,7 @@ from tui.core.train.precision import cuda_math
 from tui.core.train.progress import TrainProgress
 from tui.core.train.ranges import batch_checker
 from tui.core.train.runs import RunDir
+from tui.core.train.schedule import Schedule
 from tui.core.train.series import MetricPoint
 from tui.core.train.system import Sampler
 from tui.core.train.system import points as system_points
@@ -116,6 +117,10 @@ class Trainer:
         self._val_batches: Batches | None = None
         self._system: Sampler | None = None
         self._system_at = -math.inf
+        self._epoch_work_at = -math.inf  # the last validation / checkpoint (monotonic)
+        self._lr_scale = 1.0  # set_lr and +/- scale the schedule
+        self._lr_now: float | None = None  # the lr the optimizer has
+        self._lr_marked: float | None = None  # the last lr written as a metric point
 
         self._cond = threading.Condition()
         self._state = RunState.IDLE
@@ -124,6 +129,7 @@ class Trainer:
         self._stop_requested = False
         self._steps_allowed = 0
         self._pending_lr: float | None = None
+        self._pending_scale = 1.0
         self._thread: threading.Thread | None = None
 
         self._device = torch.device(config.device)
@@ -132,6 +138,14 @@ class Trainer:
         self._epochs_done = 0
         n_train = len(bundle.train)  # type: ignore[arg-type]
         self._steps_per_epoch = len(batch_bounds(n_train, config.batch_size))
+        self._schedule = Schedule(
+            config.schedule,
+            total_steps=self._steps_per_epoch * config.epochs,
+            steps_per_epoch=self._steps_per_epoch,
+            warmup_steps=config.warmup_steps,
+            step_epochs=config.step_epochs,
+            gamma=config.gamma,
+        )
         self._stats: dict[str, Any] = {"lr": config.lr}
         self._start_time: float | None = None
         self._end_time: float | None = None
@@ -213,6 +227,18 @@ class Trainer:
         with self._cond:
             self._pending_lr = float(lr)
             self._cond.notify_all()
+
+    def scale_lr(self, factor: float) -> float:
+        """Multiply the learning rate by ``factor`` from the next step on: a schedule goes
+        on from the new level. Presses before that step compound. Returns the lr the
+        next step will have (before its schedule moves)."""
+        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+            raise ValueError(f"an lr factor must be a number above 0, not {factor!r}")
+        with self._cond:
+            self._pending_scale *= float(factor)
+            current = self._stats.get("lr") or self.config.lr
+            self._cond.notify_all()
+            return current * self._pending_scale
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True when it has (or was never started)."""
@@ -347,7 +373,16 @@ class Trainer:
         if resume is not None and resume.optimizer is not None:
             # Moves the state to the parameters' device; the lr is in the param groups.
             optimizer.load_state_dict(resume.optimizer)
-            self._stats["lr"] = optimizer.param_groups[0]["lr"]
+            # The lr of the last step done: its factor gives the scale +/- had set.
+            saved = optimizer.param_groups[0]["lr"]
+            factor = self._schedule.factor(max(0, self._step - 1))
+            self._lr_scale = saved / (cfg.lr * factor) if factor > 0 else 1.0
+            self._lr_now = self._lr_marked = saved
+        else:
+            self._lr_now = self._lr_marked = cfg.lr * self._schedule.factor(0)
+            for group in optimizer.param_groups:
+                group["lr"] = self._lr_now
+        self._stats["lr"] = self._lr_now
         self.optimizer = optimizer
         check = None if limits.empty else batch_checker(limits, "training")
         self._train_batches = Batches(self.bundle.train, self._device, check)
@@ -367,7 +402,7 @@ class Trainer:
             return
         if self.run_dir is not None:
             self.run_dir.write_status(RunState.RUNNING, started=time.time(), **self._status_extra())
-        self._emit([MetricPoint(0, 1, time.time(), "lr", cfg.lr)])
+        self._emit([MetricPoint(0, 1, time.time(), "lr", self._stats["lr"])])
 
     def _train(self) -> None:
         cfg = self.config
@@ -390,7 +425,7 @@ class Trainer:
             self.model.train()
             for lo, hi in bounds[skip:]:
                 self._wait_turn()
-                self._apply_pending_lr(epoch)
+                self._apply_lr(epoch)
                 x, y = batches.get(perm[lo:hi])
                 loss = self._loss_fn(self.model(x), y)
                 opt.zero_grad(set_to_none=True)
@@ -446,21 +481,42 @@ class Trainer:
                     return
                 self._cond.wait(0.5)
 
-    def _apply_pending_lr(self, epoch: int) -> None:
-        with self._cond:
-            lr, self._pending_lr = self._pending_lr, None
-            if lr is None:
-                return
-            self._stats["lr"] = lr
+    def _apply_lr(self, epoch: int) -> None:
+        """The learning rate of the next step: the schedule's, scaled by set_lr/scale_lr."""
+        asked = False
+        # Read without the lock first: they are rarely set, and this runs every step.
+        if self._pending_lr is not None or self._pending_scale != 1.0:
+            with self._cond:
+                lr, self._pending_lr = self._pending_lr, None
+                scale, self._pending_scale = self._pending_scale, 1.0
+            if lr is not None:  # set_lr: the schedule goes on from this level
+                factor = self._schedule.factor(self._step)
+                self._lr_scale = lr / (self.config.lr * factor) if factor > 0 else 1.0
+            self._lr_scale *= scale  # +/-: the schedule, scaled
+            self._stats["lr_scale"] = self._lr_scale
+            asked = True
+        elif self._schedule.constant:
+            return
+        lr = self.config.lr * self._lr_scale * self._schedule.factor(self._step)
+        if lr == self._lr_now:
+            return
         assert self.optimizer is not None
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        # Marked at the step it first applies to.
-        self._emit([MetricPoint(self._step + 1, epoch, time.time(), "lr", lr)])
+        self._lr_now = lr
+        self._stats["lr"] = lr
+        if asked:
+            # Marked at the step it first applies to (a schedule's own changes are
+            # marked at each read-back instead: one point per step would double the file).
+            self._emit([MetricPoint(self._step + 1, epoch, time.time(), "lr", lr)])
+            self._lr_marked = lr
 
     def _flush(self) -> None:
         """Read the pending losses back (one transfer), publish them, check they are finite."""
         self._sample_system()
+        if self._lr_now != self._lr_marked and self._lr_now is not None:
+            self._emit([MetricPoint(self._step, self._epoch, time.time(), "lr", self._lr_now)])
+            self._lr_marked = self._lr_now
         if self._pending:
             # Copy to the host first, then convert: one call doing both raises from MPS
             # (and no float64 tensor is ever made on the device, which MPS lacks).
@@ -547,6 +603,18 @@ class Trainer:
                 mean = self._epoch_loss_sum / self._epoch_loss_count
                 self._stats["epoch_train_loss"] = mean
             self._epoch_loss_sum, self._epoch_loss_count = 0.0, 0
+        # Validation, checkpoints and the status file cost as much as many steps of a tiny
+        # model: every epoch, but at most every eval_interval seconds (the last epoch
+        # always; a stop writes its own checkpoint).
+        due = epoch == self.config.epochs or (
+            time.monotonic() - self._epoch_work_at >= self.config.eval_interval
+        )
+        if not due:
+            with self._cond:
+                self._epochs_done = epoch
+                self._epoch_step = 0
+                self._cond.notify_all()
+            return
         result = self._evaluate()
         now = time.time()
         improved = False
@@ -584,6 +652,7 @@ class Trainer:
             if improved:
                 self._save_checkpoint("best", epochs_done=epoch, val_loss=self._stats["val_loss"])
             self.run_dir.write_status(RunState.RUNNING, **self._status_extra())
+        self._epoch_work_at = time.monotonic()
         with self._cond:
             self._epochs_done = epoch
             self._epoch_step = 0
