@@ -110,6 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-threads", type=int, default=None, help="torch intra-op threads (default: cpus-1)"
     )
     p.add_argument(
+        "--precision",
+        default=None,
+        help="32 | bf16 | fp16: mixed precision with autocast (fp16 with loss scaling, "
+        "on a GPU; bf16 also on the CPU)",
+    )
+    p.add_argument(
+        "--compile",
+        dest="compile",
+        action="store_const",
+        const=True,
+        default=None,
+        help="torch.compile the model for training",
+    )
+    p.add_argument(
         "--schedule",
         default=None,
         help="learning-rate schedule: constant | step | cosine | onecycle (constant)",

@@ -303,3 +303,18 @@ def test_a_run_does_not_reset_the_sessions_peak_memory():
     assert trainer.join(120) and trainer.state == "finished", trainer.error
     assert torch.cuda.max_memory_allocated() >= peak
     assert trainer.progress.cuda_memory_peak >= peak
+
+
+def test_fp16_trains_with_a_grad_scaler_whose_state_is_checkpointed(tmp_path):
+    trainer = _spirals_run(tmp_path, epochs=2, precision="fp16")
+    trainer._run()
+    assert trainer.state == "finished", trainer.error
+    ckpt = torch.load(trainer.run_dir.path / "checkpoint-last.pt", weights_only=True)
+    assert ckpt["grad_scaler"] is not None and ckpt["grad_scaler"]["scale"] > 0
+    assert trainer.progress.val_accuracy > 0.5
+
+
+def test_bf16_on_cuda_finishes():
+    trainer = _spirals_run(epochs=2, precision="bf16")
+    trainer._run()
+    assert trainer.state == "finished", trainer.error

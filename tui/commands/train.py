@@ -67,6 +67,8 @@ OPTIONS = (
     "tf32",
     "cudnn_benchmark",
     "eval_interval",
+    "precision",
+    "compile",
     "schedule",
     "warmup_steps",
     "step_epochs",

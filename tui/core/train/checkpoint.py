@@ -13,7 +13,9 @@ optimizer's state dicts (the learning rate is in the optimizer's parameter group
   was before the permutation of epoch* ``epochs_done + 1``, so the resumed epoch
   shuffles the same way and skips the batches already done;
 - ``stats``: the running figures the trainer reports (best losses, so a worse epoch does
-  not overwrite ``checkpoint-best.pt``; the partial epoch's loss sum).
+  not overwrite ``checkpoint-best.pt``; the partial epoch's loss sum);
+- ``scheduler``: the learning-rate schedule's level (``lr_scale``); ``grad_scaler``: the
+  fp16 GradScaler's state (None at other precisions).
 
 Everything is a tensor, an int, a float, a string, None, or lists and dicts of them,
 so it loads with ``torch.load(weights_only=True)``.
@@ -142,6 +144,7 @@ class ResumePoint:
     stats: dict[str, float | None] = field(default_factory=dict)
     epoch_loss_sum: float = 0.0
     epoch_loss_count: int = 0
+    grad_scaler: dict[str, Any] | None = None
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> ResumePoint:
@@ -166,6 +169,7 @@ class ResumePoint:
                 stats={k: _stat(stats.get(k)) for k in STATS},
                 epoch_loss_sum=float(stats.get("epoch_loss_sum") or 0.0),
                 epoch_loss_count=int(stats.get("epoch_loss_count") or 0),
+                grad_scaler=ckpt.get("grad_scaler"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"its position in the run is unreadable ({exc})") from None
@@ -181,8 +185,10 @@ def checkpoint_extra(
     device: torch.device,
     stats: dict[str, Any],
     loss_sum_count: tuple[float, int],
+    grad_scaler: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The resume state a checkpoint holds besides model, optimizer, step and epoch."""
+    """The resume state a checkpoint holds besides model, optimizer, step and epoch
+    (``grad_scaler``: fp16's GradScaler state, None otherwise)."""
     loss_sum, loss_count = loss_sum_count
     kept: dict[str, Any] = {k: _stat(stats.get(k)) for k in STATS}
     kept["epoch_loss_sum"] = float(loss_sum) if math.isfinite(loss_sum) else 0.0
@@ -193,7 +199,10 @@ def checkpoint_extra(
         "epoch_step": int(epoch_step),
         "steps_per_epoch": int(steps_per_epoch),
         "epochs": int(epochs),
-        "scheduler": None,  # no scheduler yet: the lr is the optimizer's
+        # The schedule is a function of the step (tui.core.train.schedule): its level
+        # (what +/- set) is all the state it has; the lr is in the optimizer's groups.
+        "scheduler": {"lr_scale": float(stats.get("lr_scale") or 1.0)},
+        "grad_scaler": grad_scaler,
         "rng": capture_rng(shuffle, device),
         "stats": kept,
     }

@@ -26,6 +26,7 @@ __all__ = [
     "LOSSES",
     "LOSS_AUTO",
     "OPTIMIZERS",
+    "PRECISIONS",
     "RunState",
     "TrainConfig",
     "correct_count",
@@ -37,6 +38,7 @@ __all__ = [
 
 LOSSES = ("cross_entropy", "mse", "bce_with_logits", "l1")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+PRECISIONS = ("32", "bf16", "fp16")
 LOSS_AUTO = "auto"  # the usual loss for the data's task, chosen once the data is loaded
 DEFAULT_DATA = "spirals"  # what the monitor's form offers before the user types anything
 
@@ -117,6 +119,10 @@ class TrainConfig:
     # Learning-rate schedule (tui.core.train.schedule): constant, step, cosine, onecycle;
     # a linear warm-up over the first warmup_steps; step multiplies by gamma every
     # step_epochs epochs.
+    # Mixed precision: "32" (float32), "bf16" or "fp16" (autocast; fp16 with a GradScaler,
+    # on CUDA/MPS only); compile: torch.compile the model for training.
+    precision: str = "32"
+    compile: bool = False
     schedule: str = "constant"
     warmup_steps: int = 0
     step_epochs: int = 10
@@ -165,7 +171,14 @@ class TrainConfig:
             isinstance(self.gamma, (int, float)) and math.isfinite(self.gamma) and self.gamma > 0
         ):
             raise ValueError(f"gamma must be a number above 0, not {self.gamma!r}")
-        for name in ("tf32", "cudnn_benchmark"):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.precision == "fp16" and str(self.device).split(":")[0] == "cpu":
+            raise ValueError(
+                "precision fp16 needs a GPU (CUDA or MPS): on the CPU use bf16, which "
+                "needs no loss scaling"
+            )
+        for name in ("tf32", "cudnn_benchmark", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, not {getattr(self, name)!r}")
         import torch

@@ -7,8 +7,10 @@ and the UI. :class:`RunEnded` and :class:`RunFailure` are the loop's own signals
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +41,7 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     stop_requested: Callable[[], bool],
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> tuple[float, float | None]:
     """Mean validation loss and accuracy (None for regression) over ``batches``.
 
@@ -55,9 +58,11 @@ def evaluate(
         if stop_requested():
             raise RunEnded
         x, y = batches.get(order[lo:hi])
-        out = model(x)
+        with autocast():  # the run's precision, as in training
+            out = model(x)
+            loss_value = loss_fn(out, y)
         # Sum per-batch means weighted by batch size: the mean over all samples.
-        sums.append(loss_fn(out, y).detach().float().reshape(()) * (hi - lo))
+        sums.append(loss_value.detach().float().reshape(()) * (hi - lo))
         c = correct_count(out, y, loss)
         if c is not None:
             corrects.append(c.float().reshape(()))

@@ -61,7 +61,7 @@ from tui.core.train.config import (
 from tui.core.train.data.bundle import DataBundle
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
 from tui.core.train.lifecycle import register, stop_all_trainers
-from tui.core.train.precision import cuda_math
+from tui.core.train.precision import CompileError, MixedPrecision, compile_model, cuda_math
 from tui.core.train.progress import TrainProgress
 from tui.core.train.ranges import batch_checker
 from tui.core.train.runs import RunDir
@@ -390,6 +390,12 @@ class Trainer:
         self._val_batches = (
             Batches(self.bundle.val, self._device, check) if self.bundle.val is not None else None
         )
+        self._amp = MixedPrecision(cfg.precision, self._device)
+        if resume is not None:
+            self._amp.load_state_dict(resume.grad_scaler)
+        self._forward = self.model
+        if cfg.compile:
+            self._forward = self._compiled()
         self._start_time = time.monotonic()
         self._window = (time.monotonic(), 0)
         if resume is not None:
@@ -404,6 +410,24 @@ class Trainer:
             self.run_dir.write_status(RunState.RUNNING, started=time.time(), **self._status_extra())
         self._emit([MetricPoint(0, 1, time.time(), "lr", self._stats["lr"])])
 
+    def _compiled(self) -> Any:
+        """The model compiled for training, tried on one batch (RunFailure if it cannot)."""
+        batches = self._train_batches
+        assert batches is not None
+        n = min(self.config.batch_size, batches.n)
+        x, _ = batches.get(torch.arange(n, device=batches.index_device))
+
+        def trial(compiled: Any) -> None:
+            with self._amp.autocast():
+                compiled(x)
+
+        try:
+            return compile_model(self.model, trial)
+        except CompileError as exc:
+            raise RunFailure(str(exc)) from None
+        finally:
+            self.model.zero_grad(set_to_none=True)
+
     def _train(self) -> None:
         cfg = self.config
         batches = self._train_batches
@@ -411,6 +435,7 @@ class Trainer:
         opt = self.optimizer
         assert opt is not None
         clip_params = [p for g in opt.param_groups for p in g["params"]]
+        amp, forward = self._amp, self._forward
         last_flush = time.monotonic()
         # A resumed run starts inside the epoch after the last complete one, skipping the
         # batches its checkpoint had done (same permutation: the generator was restored
@@ -427,12 +452,10 @@ class Trainer:
                 self._wait_turn()
                 self._apply_lr(epoch)
                 x, y = batches.get(perm[lo:hi])
-                loss = self._loss_fn(self.model(x), y)
+                with amp.autocast():
+                    loss = self._loss_fn(forward(x), y)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(clip_params, cfg.grad_clip)
-                opt.step()
+                amp.backward_step(loss, opt, clip_params, cfg.grad_clip)
                 self._step += 1
                 self._epoch_step += 1
                 # No .item() here: keep the value on the device until the next read-back.
@@ -595,6 +618,7 @@ class Trainer:
             cfg.batch_size,
             self._device,
             lambda: self._stop_requested,
+            self._amp.autocast,
         )
 
     def _end_of_epoch(self, epoch: int) -> None:
@@ -677,6 +701,7 @@ class Trainer:
             device=self._device,
             stats=self._stats,
             loss_sum_count=(self._epoch_loss_sum, self._epoch_loss_count),
+            grad_scaler=self._amp.state_dict(),
         )
         self.run_dir.save_checkpoint(
             kind, self.model, self.optimizer, self._step, self._epoch, **resume_state, **extra
