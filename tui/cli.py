@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-threads", type=int, default=None, help="torch intra-op threads (default: cpus-1)"
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="DataLoader worker processes for a Dataset that is not tensor-backed "
+        "(default: from the machine's cores; 0 reads in the training thread)",
+    )
+    p.add_argument(
         "--precision",
         default=None,
         help="32 | bf16 | fp16: mixed precision with autocast (fp16 with loss scaling, "

@@ -67,6 +67,7 @@ OPTIONS = (
     "tf32",
     "cudnn_benchmark",
     "eval_interval",
+    "workers",
     "precision",
     "compile",
     "schedule",

@@ -2,18 +2,23 @@
 
 Tensor-backed data (a ``TensorDataset``, or ``Subset`` views of one, as
 ``DataBundle.split`` makes) is sliced directly: no per-sample Python and no collate, which
-is most of a small model's step time. Any other Dataset is read sample by sample, so an
-error names the index that raised.
+is most of a small model's step time. Any other Dataset is read by a DataLoader
+(:mod:`tui.core.train.loader`, worker processes when asked for), and an error still names
+the index that raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset, default_collate
 
 from tui.core.train.data.bundle import DataError, fetch_sample
+
+if TYPE_CHECKING:
+    from tui.core.train.loader import SampleLoader
 
 __all__ = ["Batches", "batch_bounds", "eval_batch_bounds", "training_dtypes"]
 
@@ -51,9 +56,12 @@ class Batches:
         dataset: Dataset,
         device: torch.device,
         check_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        workers: int = 0,
     ) -> None:
         self.dataset = dataset
         self.device = device
+        self.workers = workers  # DataLoader worker processes for a non-tensor Dataset
+        self.loader: SampleLoader | None = None
         # Called on each batch read sample by sample (tensor-backed data is checked whole,
         # once, before the first step: see tui.core.train.ranges).
         self.check_batch = check_batch
@@ -73,6 +81,35 @@ class Batches:
             self.tensors[0].device if self.tensors is not None else torch.device("cpu")
         )
 
+    def epoch(
+        self, order: torch.Tensor, bounds: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches ``order[lo:hi]`` for each of ``bounds``, on the device, in order.
+        Tensor data is sliced here; any other Dataset is read by a DataLoader
+        (:mod:`tui.core.train.loader`: worker processes when ``workers > 0``)."""
+        if self.tensors is not None:
+            for lo, hi in bounds:
+                yield self.get(order[lo:hi])
+            return
+        if self.loader is None:
+            from tui.core.train.loader import SampleLoader
+
+            self.loader = SampleLoader(
+                self.dataset, self.workers, pin_memory=self.device.type == "cuda"
+            )
+        lists = [order[lo:hi].tolist() for lo, hi in bounds]
+        for x, y in self.loader.epoch(lists):
+            x, y = training_dtypes(x, y)
+            if self.check_batch is not None:
+                self.check_batch(x, y)  # on the host, before the device sees them
+            yield self._to_device(x, y)
+
+    def close(self) -> None:
+        """Stop the DataLoader's worker processes, if any."""
+        if self.loader is not None:
+            self.loader.close()
+            self.loader = None
+
     def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.tensors is not None:
             x, y = self.tensors
@@ -90,6 +127,9 @@ class Batches:
             x, y = training_dtypes(torch.as_tensor(x), torch.as_tensor(y))
             if self.check_batch is not None:
                 self.check_batch(x, y)  # on the host, before the device sees them
+        return self._to_device(x, y)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.device.type != "cuda" or x.device.type == "cuda":
             return x.to(self.device), y.to(self.device)
         # Host to GPU: a non_blocking copy overlaps only from pinned memory (from pageable

@@ -121,6 +121,10 @@ class TrainConfig:
     # step_epochs epochs.
     # Mixed precision: "32" (float32), "bf16" or "fp16" (autocast; fp16 with a GradScaler,
     # on CUDA/MPS only); compile: torch.compile the model for training.
+    # DataLoader worker processes for a Dataset that is not tensor-backed (None: chosen
+    # from the machine's cores, tui.core.train.loader.default_workers; 0: read in the
+    # training thread). Tensor data is sliced directly and needs none.
+    workers: int | None = None
     precision: str = "32"
     compile: bool = False
     schedule: str = "constant"
@@ -171,6 +175,8 @@ class TrainConfig:
             isinstance(self.gamma, (int, float)) and math.isfinite(self.gamma) and self.gamma > 0
         ):
             raise ValueError(f"gamma must be a number above 0, not {self.gamma!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 0):
+            raise ValueError(f"workers must be 0 or more, not {self.workers!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.precision == "fp16" and str(self.device).split(":")[0] == "cpu":

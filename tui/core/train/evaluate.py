@@ -54,10 +54,12 @@ def evaluate(
     sums: list[torch.Tensor] = []
     corrects: list[torch.Tensor] = []
     order = torch.arange(batches.n, device=batches.index_device)
-    for lo, hi in eval_batch_bounds(batches.n, batch_size):
+    bounds = eval_batch_bounds(batches.n, batch_size)
+    source = batches.epoch(order, bounds)
+    for lo, hi in bounds:
         if stop_requested():
             raise RunEnded
-        x, y = batches.get(order[lo:hi])
+        x, y = next(source)
         with autocast():  # the run's precision, as in training
             out = model(x)
             loss_value = loss_fn(out, y)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from tui.core.text import first_line
 from tui.core.train.compat import check_compatible
 from tui.core.train.config import TrainConfig
 from tui.core.train.data import DataBundle, DataError, load_data
+from tui.core.train.loader import default_workers
 from tui.core.train.runs import RunDir, environment_versions
 from tui.core.train.series import MetricPoint
 from tui.core.train.settings import BUILDER, PrepareError, RunSettings
@@ -206,8 +207,11 @@ def check_run(
         bundle = load_data(settings.data, namespace)
     except DataError as exc:
         raise PrepareError(f"data: {exc}", setting="data") from None
-    # The usual loss for the task, read off the data loaded once here.
+    # The usual loss for the task, read off the data loaded once here; the DataLoader
+    # workers chosen from this machine's cores, so config.json says how many.
     config = settings.config.for_task(bundle.task)
+    if config.workers is None:
+        config = replace(config, workers=default_workers())
     try:
         config.validate()
     except ValueError as exc:

@@ -57,6 +57,7 @@ RESUME_OPTIONS = (
     "tf32",
     "cudnn_benchmark",
     "eval_interval",
+    "workers",
 )
 RESUMABLE = (RunState.STOPPED, RunState.DIED, RunState.FAILED, RunState.UNKNOWN)
 

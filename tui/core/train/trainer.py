@@ -61,6 +61,7 @@ from tui.core.train.config import (
 from tui.core.train.data.bundle import DataBundle
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
 from tui.core.train.lifecycle import register, stop_all_trainers
+from tui.core.train.loader import default_workers
 from tui.core.train.precision import CompileError, MixedPrecision, compile_model, cuda_math
 from tui.core.train.progress import TrainProgress
 from tui.core.train.ranges import batch_checker
@@ -336,6 +337,9 @@ class Trainer:
         and record how much in :attr:`released_bytes`."""
         cuda = self._device.type == "cuda" and torch.cuda.is_available()
         before = torch.cuda.memory_reserved(self._device) if cuda else 0
+        for batches in (self._train_batches, self._val_batches):
+            if batches is not None:
+                batches.close()  # DataLoader workers
         self._train_batches = self._val_batches = None
         self._pending, self._pending_meta = [], []
         self.optimizer = None
@@ -384,11 +388,14 @@ class Trainer:
                 group["lr"] = self._lr_now
         self._stats["lr"] = self._lr_now
         self.optimizer = optimizer
+        workers = cfg.workers if cfg.workers is not None else default_workers()
         check = None if limits.empty else batch_checker(limits, "training")
-        self._train_batches = Batches(self.bundle.train, self._device, check)
+        self._train_batches = Batches(self.bundle.train, self._device, check, workers)
         check = None if limits.empty else batch_checker(limits, "validation")
         self._val_batches = (
-            Batches(self.bundle.val, self._device, check) if self.bundle.val is not None else None
+            Batches(self.bundle.val, self._device, check, workers)
+            if self.bundle.val is not None
+            else None
         )
         self._amp = MixedPrecision(cfg.precision, self._device)
         if resume is not None:
@@ -448,10 +455,11 @@ class Trainer:
             perm = torch.randperm(batches.n, generator=self._generator).to(batches.index_device)
             self._epoch_step = skip
             self.model.train()
+            source = batches.epoch(perm, bounds[skip:])
             for lo, hi in bounds[skip:]:
                 self._wait_turn()
                 self._apply_lr(epoch)
-                x, y = batches.get(perm[lo:hi])
+                x, y = next(source)
                 with amp.autocast():
                     loss = self._loss_fn(forward(x), y)
                 opt.zero_grad(set_to_none=True)
