@@ -125,6 +125,9 @@ class TrainConfig:
     # from the machine's cores, tui.core.train.loader.default_workers; 0: read in the
     # training thread). Tensor data is sliced directly and needs none.
     workers: int | None = None
+    # A per-step look at the loss and the gradients on a GPU too (a device sync a step),
+    # so a post-mortem starts at the very step that went non-finite.
+    detect_anomaly: bool = False
     precision: str = "32"
     compile: bool = False
     schedule: str = "constant"
@@ -184,7 +187,7 @@ class TrainConfig:
                 "precision fp16 needs a GPU (CUDA or MPS): on the CPU use bf16, which "
                 "needs no loss scaling"
             )
-        for name in ("tf32", "cudnn_benchmark", "compile"):
+        for name in ("tf32", "cudnn_benchmark", "compile", "detect_anomaly"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, not {getattr(self, name)!r}")
         import torch

@@ -106,21 +106,29 @@ class MixedPrecision:
         optimizer: torch.optim.Optimizer,
         params: list[torch.Tensor],
         grad_clip: float | None,
-    ) -> None:
-        """Backward, clip (on the true, unscaled gradients) and step."""
+        check: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Backward, clip (on the true, unscaled gradients) and step. ``check`` runs
+        between backward and step: when it returns False the step is not taken (and
+        False returned)."""
         if self.scaler is None:
             loss.backward()
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            if check is not None and not check():
+                return False
             optimizer.step()
-            return
+            return True
         self.scaler.scale(loss).backward()
         if grad_clip is not None:
             self.scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        if check is not None and not check():
+            return False
         # Skips the step when the scaled gradients overflowed, then adapts the scale.
         self.scaler.step(optimizer)
         self.scaler.update()
+        return True
 
     def state_dict(self) -> dict[str, Any] | None:
         return dict(self.scaler.state_dict()) if self.scaler is not None else None

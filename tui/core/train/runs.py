@@ -246,6 +246,13 @@ class RunDir:
         except OSError as exc:
             raise write_error(exc, CONFIG) from exc
 
+    def write_json(self, name: str, obj: Any) -> None:
+        """Write ``name`` (a JSON file of the run's own, e.g. ``nan_report.json``; atomic)."""
+        try:
+            _atomic_write_json(self.path / name, obj)
+        except OSError as exc:
+            raise write_error(exc, name) from exc
+
     def write_model_code(self, code: str) -> None:
         """Write ``model.py`` (atomic)."""
         try:

@@ -42,6 +42,7 @@ import math
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,7 @@ from tui.core.train.data.bundle import DataBundle
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
 from tui.core.train.lifecycle import register, stop_all_trainers
 from tui.core.train.loader import default_workers
+from tui.core.train.nan import HISTORY, NAN_REPORT, NanReport, PostMortem, diagnose, grad_norm
 from tui.core.train.precision import CompileError, MixedPrecision, compile_model, cuda_math
 from tui.core.train.progress import TrainProgress
 from tui.core.train.ranges import batch_checker
@@ -114,6 +116,13 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.resumed_from = resume
         self.released_bytes = 0  # GPU memory handed back when the run ended
+        # A non-finite loss or gradient: "fail" the run with a report (dltui train), or
+        # "pause" it with a post-mortem for the REPL (the monitor sets this).
+        self.on_nan = "fail"
+        self.nan_report: NanReport | None = None
+        self.post_mortem: PostMortem | None = None
+        self._history: deque[tuple[int, float | None, torch.Tensor | None]] = deque(maxlen=HISTORY)
+        self._perm: torch.Tensor | None = None
         self._train_batches: Batches | None = None
         self._val_batches: Batches | None = None
         self._system: Sampler | None = None
@@ -443,6 +452,16 @@ class Trainer:
         assert opt is not None
         clip_params = [p for g in opt.param_groups for p in g["params"]]
         amp, forward = self._amp, self._forward
+        check_each = self._device.type == "cpu" or cfg.detect_anomaly
+        # Non-finite gradients with a finite loss: a failure, except under fp16, whose
+        # loss scaler expects some and skips those steps itself.
+        check_grads = check_each and amp.scaler is None
+
+        def after_backward() -> bool:
+            norm = grad_norm(clip_params)
+            self._history.append((self._step + 1, self._stats.get("lr"), norm))
+            return not check_grads or norm is None or bool(torch.isfinite(norm))
+
         last_flush = time.monotonic()
         # A resumed run starts inside the epoch after the last complete one, skipping the
         # batches its checkpoint had done (same permutation: the generator was restored
@@ -456,19 +475,35 @@ class Trainer:
             self._epoch_step = skip
             self.model.train()
             source = batches.epoch(perm, bounds[skip:])
-            for lo, hi in bounds[skip:]:
+            self._perm = perm
+            todo, i = bounds[skip:], 0
+            retry: tuple[torch.Tensor, torch.Tensor] | None = None
+            while i < len(todo):
+                lo, hi = todo[i]
                 self._wait_turn()
                 self._apply_lr(epoch)
-                x, y = next(source)
+                # After a post-mortem pause the same batch again (as the REPL left it).
+                x, y = retry if retry is not None else next(source)
+                retry = None
                 with amp.autocast():
                     loss = self._loss_fn(forward(x), y)
+                # On the CPU a per-step look costs nothing; on a GPU it is a device sync,
+                # so only with --detect-anomaly (else the read-back finds it).
+                if check_each and not bool(torch.isfinite(loss.detach()).all()):
+                    self._non_finite("loss", epoch, loss, x, y)  # fails, or pauses
+                    retry = (x, y)
+                    continue
                 opt.zero_grad(set_to_none=True)
-                amp.backward_step(loss, opt, clip_params, cfg.grad_clip)
+                if not amp.backward_step(loss, opt, clip_params, cfg.grad_clip, after_backward):
+                    self._non_finite("gradient", epoch, loss, x, y)
+                    retry = (x, y)
+                    continue
+                i += 1
                 self._step += 1
                 self._epoch_step += 1
                 # No .item() here: keep the value on the device until the next read-back.
                 self._pending.append(loss.detach())
-                self._pending_meta.append((self._step, epoch, time.time()))
+                self._pending_meta.append((self._step, epoch, time.time(), lo, hi))
                 self._window = (self._window[0], self._window[1] + (hi - lo))
                 if time.monotonic() - last_flush >= self.flush_interval:
                     self._flush()
@@ -556,7 +591,7 @@ class Trainer:
             self._pending, self._pending_meta = [], []
             points = [
                 MetricPoint(step, epoch, t, "train/loss", v)
-                for (step, epoch, t), v in zip(meta, values, strict=True)
+                for (step, epoch, t, _, _), v in zip(meta, values, strict=True)
             ]
             bad = next((p for p in points if not math.isfinite(p.value)), None)
             if bad is not None:
@@ -581,13 +616,64 @@ class Trainer:
                 self._window = (now, 0)
                 self._cond.notify_all()
             if bad is not None:
-                what = "NaN" if math.isnan(bad.value) else "infinite"
-                lr = self._stats.get("lr")
-                raise RunFailure(
-                    f"loss became {what} at step {bad.step} (epoch {bad.epoch}): lower the "
-                    f"learning rate (now {lr:g}), set gradient clipping, or check the data "
-                    "for NaN/Inf values"
-                )
+                # Seen at the read-back, some steps after it happened (a GPU run without
+                # --detect-anomaly): replay that step's batch if it is of this epoch.
+                _, epoch, _, lo, hi = meta[points.index(bad)]
+                x = y = None
+                if epoch == self._epoch and self._train_batches is not None:
+                    x, y = self._train_batches.get(self._perm[lo:hi])
+                loss = torch.tensor(bad.value)
+                self._non_finite("loss", bad.epoch, loss, x, y, step=bad.step)
+
+    def _non_finite(
+        self,
+        what: str,
+        epoch: int,
+        loss: torch.Tensor,
+        x: torch.Tensor | None,
+        y: torch.Tensor | None,
+        step: int | None = None,
+    ) -> None:
+        """A step's loss or gradient is not finite: find where (tui.core.train.nan), then
+        pause for a post-mortem (``on_nan == "pause"``: the UI hands the REPL ``model``,
+        ``batch``, ``loss``, ``nan_report``) or fail the run with the report."""
+        step = self._step + 1 if step is None else step
+        value = float(loss.detach().float().reshape(-1)[0]) if loss.numel() else math.nan
+        where, fix, layer, parameter = diagnose(self.model, x, y, self._loss_fn, self._amp.autocast)
+        history = list(self._history)
+        norms = [n for _, _, n in history]
+        values = torch.stack(norms).cpu().tolist() if norms and None not in norms else []
+        report = NanReport(
+            step=step,
+            epoch=epoch,
+            loss=value,
+            where={
+                "loss": where,
+                "gradient": f"(a non-finite gradient) {where}",
+                "validation": f"(the validation loss) {where}",
+            }[what],
+            fix=fix,
+            layer=layer,
+            parameter=parameter,
+            lr=self._stats.get("lr"),
+            lr_history=[(s, lr) for s, lr, _ in history if lr is not None],
+            grad_norms=[(s, v) for (s, _, _), v in zip(history, values, strict=False)],
+            late_by=max(0, self._step - step),
+        )
+        self.nan_report = report
+        if self.on_nan != "pause":
+            kind = "NaN" if math.isnan(value) else ("infinite" if what == "loss" else "finite")
+            head = {
+                "loss": f"loss became {kind} at step {step} (epoch {epoch})",
+                "gradient": f"a gradient became non-finite at step {step} (epoch {epoch})",
+                "validation": f"validation loss became {value} after epoch {epoch}",
+            }[what]
+            raise RunFailure(f"{head}: {where}; try: {fix}")
+        batch = (x, y) if x is not None and y is not None else None
+        self.post_mortem = PostMortem(self.model, batch, loss.detach(), report)
+        with self._cond:
+            self._pause_requested = True  # the next step boundary pauses
+            self._cond.notify_all()
 
     def _sample_system(self) -> None:
         """Every SYSTEM_EVERY seconds, the machine's, the process's and the GPUs' figures as
@@ -672,10 +758,8 @@ class Trainer:
                 self._cond.notify_all()
         self._emit(points)
         if result is not None and not math.isfinite(result[0]):
-            raise RunFailure(
-                f"validation loss became {result[0]} after epoch {epoch}: lower the learning "
-                "rate or check the validation data for NaN/Inf values"
-            )
+            # The same post-mortem (the weights are checked first), at the epoch's end.
+            self._non_finite("validation", epoch, torch.tensor(result[0]), None, None, self._step)
         if self.run_dir is not None:
             # Metrics first: a checkpoint never runs ahead of the metrics file (resume
             # cuts the file back to the checkpoint's step).
@@ -755,8 +839,12 @@ class Trainer:
             # read-back were already published by _flush.
             self._pending, self._pending_meta = [], []
             if self.run_dir is not None:
+                extra = self._status_extra()
+                if self.nan_report is not None:
+                    extra["nan_report"] = self.nan_report.to_dict()
+                    self.run_dir.write_json(NAN_REPORT, self.nan_report.to_dict())
                 # A full disk may refuse the status too: write_status then tries in place.
-                self.run_dir.write_status(RunState.FAILED, error=message, **self._status_extra())
+                self.run_dir.write_status(RunState.FAILED, error=message, **extra)
         except Exception:  # the original error is the one to report
             pass
         finally:
