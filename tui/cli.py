@@ -118,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: from the machine's cores; 0 reads in the training thread)",
     )
     p.add_argument(
+        "--detect-anomaly",
+        dest="detect_anomaly",
+        action="store_const",
+        const=True,
+        default=None,
+        help="look at the loss and the gradients after every step on a GPU too (one sync "
+        "a step), so the NaN report starts at the very step that went wrong",
+    )
+    p.add_argument(
         "--precision",
         default=None,
         help="32 | bf16 | fp16: mixed precision with autocast (fp16 with loss scaling, "

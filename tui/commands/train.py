@@ -68,6 +68,7 @@ OPTIONS = (
     "cudnn_benchmark",
     "eval_interval",
     "workers",
+    "detect_anomaly",
     "precision",
     "compile",
     "schedule",

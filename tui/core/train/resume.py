@@ -58,6 +58,7 @@ RESUME_OPTIONS = (
     "cudnn_benchmark",
     "eval_interval",
     "workers",
+    "detect_anomaly",
 )
 RESUMABLE = (RunState.STOPPED, RunState.DIED, RunState.FAILED, RunState.UNKNOWN)
 
