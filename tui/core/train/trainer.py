@@ -13,8 +13,18 @@ reports in two ways, both cheap to poll:
 
 Each step's loss stays on the device (a detached tensor in a list) and is read back once
 per ``flush_interval`` (0.25 s), in one transfer: on CUDA each ``.item()`` would be a
-device synchronisation. CPU runs take the same path. Non-finite losses are caught at that
-read-back, naming the first bad step.
+device synchronisation. CPU runs take the same path.
+
+A non-finite loss or gradient is looked for after every step on the CPU (free there) or
+with ``detect_anomaly``, else at the read-back; then :mod:`tui.core.train.nan` replays
+the batch to say where it started, and the run fails with that report, or pauses for a
+post-mortem in the REPL (``on_nan = "pause"``, :attr:`Trainer.post_mortem`).
+
+Around the step: the learning rate follows :mod:`~tui.core.train.schedule`;
+:mod:`~tui.core.train.precision` gives autocast, fp16 loss scaling, ``torch.compile``
+and the CUDA math switches; a Dataset that is not tensor-backed is read through a
+DataLoader (:mod:`~tui.core.train.loader`). Validation, checkpoints and the status file
+come at an epoch's end, at most every ``eval_interval`` seconds.
 
 A run ends ``finished``, ``stopped`` (on request; last checkpoint written) or ``failed``
 (the reason in plain words in :attr:`Trainer.error` and ``status.json``; metrics so far
