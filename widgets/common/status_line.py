@@ -9,7 +9,8 @@ spinner with the elapsed time while REPL code runs, and a slot other panes use
 The system figures come from a :class:`SystemFeed`: a ``SystemSampler`` thread (the
 engine's, every 2 s) formats its reading into text off the UI thread; a 2 s UI timer
 only compares that text with what is shown and updates the line when it changed, so an
-idle screen sends nothing to the terminal.
+idle screen sends nothing to the terminal. The line repaints only its own row, only when
+its text changed, and never asks for a layout (``widgets.common.text_update``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from tui.core.text import human_bytes
+from widgets.common.text_update import set_text
 
 if TYPE_CHECKING:
     from tui.core.repl.session import Session
@@ -111,7 +113,9 @@ class StatusLine(Static):
             parts.append(self.system_text)
         if self.extra:
             parts.append(self.extra)
-        self.update(" │ ".join(parts))
+        # One fixed-size line: repaint only this row, and only when its text changed (a
+        # layout would repaint every scrollbar on the screen: widgets.common.text_update).
+        set_text(self, " │ ".join(parts))
 
 
 def _cuda_index(device: str | None) -> int | None:

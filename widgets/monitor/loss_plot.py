@@ -9,7 +9,8 @@ first frame.
 Log scale is done here, not by plotext: plotext's own ``yscale("log")`` transforms its
 stored data in place at every ``build()``, so a re-render without new data (a resize)
 took the log of a log and raised "math domain error". The plot is handed log10 of the
-positive values on a linear axis, with ticks labelled in the original units. A render or
+positive values on a linear axis, with ticks labelled in the original units. A redraw
+builds the figure at once and repaints only the rows whose text changed. A render or
 draw error is shown inside the plot and never raised out of the compositor: the app and
 the run go on.
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.text import Text
 from textual.app import RenderResult
+from textual.geometry import Region, Size
 from textual_plotext import PlotextPlot
 
 from tui.core.text import compact_count, first_line
@@ -51,14 +53,34 @@ class LossPlot(PlotextPlot):
         self.logy = False
         self.draws = 0
         self.error: str | None = None  # the last draw's or render's error, shown instead
-        self._ylog_range: tuple[float, float] | None = None  # log10 range of the left axis
+        self._y_range: tuple[float, float] | None = None  # of the left axis's data (log10)
+        # Axis bounds held from draw to draw while the data stays inside them (steady_range),
+        # keyed by axis: "x step", "x time", ..., "y lin", "y log", "y acc".
+        self._held: dict[str, tuple[float, float]] = {}
         self._x_range: tuple[float, float] | None = None  # of everything drawn, for ticks
         self._wall0 = 0.0  # the x origin of wall-clock time: the earliest point drawn
+        # The last figure built: (size, its lines as ANSI text, the Text render shows).
+        # draw() compares lines with it, to repaint only the rows that changed.
+        self._built: tuple[Size, list[str], Text] | None = None
+
+    def _build(self) -> list[str]:
+        """Build the figure at the widget's size (what PlotextPlot.render does)."""
+        width, height = self.size
+        self._plot.plotsize(width, height)
+        self._plot._set_size(width, height)  # PlotextPlot's belt and braces, kept
+        self._plot.theme(self._get_plotext_theme_name(self.app.theme))
+        ansi = self._plot.build()
+        lines = ansi.split("\n")
+        self._built = (self.size, lines, Text.from_ansi(ansi))
+        return lines
 
     def render(self) -> RenderResult:
         if self.error is None:
             try:
-                return super().render()
+                if self._built is None or self._built[0] != self.size:
+                    self._build()  # a resize, or the first render
+                assert self._built is not None
+                return self._built[2]
             except Exception as exc:  # plotext's, on data or sizes it cannot handle
                 self.error = f"{type(exc).__name__}: {first_line(exc)}"
         return Text(
@@ -73,7 +95,12 @@ class LossPlot(PlotextPlot):
         return xs
 
     def _points(
-        self, series: MetricSeries, width: int, smoothed: bool, spe: int
+        self,
+        series: MetricSeries,
+        width: int,
+        smoothed: bool,
+        spe: int,
+        axis: tuple[float, float] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.xaxis in ("time", "wall"):
             # Time is not linear in steps: min/max over the whole series (O(n) in NumPy,
@@ -81,21 +108,39 @@ class LossPlot(PlotextPlot):
             # Relative time starts each run at 0; wall-clock time keeps runs side by side.
             t0 = self._wall0 if self.xaxis == "wall" else (series.times[0] if len(series) else 0.0)
             ys = series.smoothed if smoothed else series.values
-            return downsample_minmax(series.times - t0, ys, width)
-        xs, ys = series.plot_points(width, smoothed=smoothed)
+            return downsample_minmax(series.times - t0, ys, width, axis)
+        if axis is not None and self.xaxis == "epoch":
+            axis = (axis[0] * max(1, spe), axis[1] * max(1, spe))  # in steps, as the series
+        xs, ys = series.plot_points(width, smoothed=smoothed, x_range=axis)
         return self._x(series, np.asarray(xs, dtype=float), spe), np.asarray(ys, dtype=float)
+
+    def _x_extent(self, series: MetricSeries, spe: int) -> tuple[float, float] | None:
+        """The x range ``_points`` will give ``series``, in axis units."""
+        if not len(series):
+            return None
+        if self.xaxis in ("time", "wall"):
+            times = series.times[np.isfinite(series.times)]
+            if not times.size:
+                return None
+            t0 = self._wall0 if self.xaxis == "wall" else float(series.times[0])
+            return float(times.min()) - t0, float(times.max()) - t0
+        steps = series.steps
+        lo, hi = float(steps.min()), float(steps.max())
+        if self.xaxis == "epoch":
+            lo, hi = lo / max(1, spe), hi / max(1, spe)
+        return lo, hi
 
     def _line(self, xs: np.ndarray, ys: np.ndarray, **kwargs: object) -> None:
         if self.logy:
             xs, ys = drop_nonpositive(xs, ys)
             ys = np.log10(ys)
-            finite = np.isfinite(ys)
-            xs, ys = xs[finite], ys[finite]
-            if len(ys):
-                lo, hi = float(ys.min()), float(ys.max())
-                if self._ylog_range is not None:
-                    lo, hi = min(lo, self._ylog_range[0]), max(hi, self._ylog_range[1])
-                self._ylog_range = (lo, hi)
+        finite = np.isfinite(ys)
+        xs, ys = xs[finite], ys[finite]
+        if len(ys):  # the left axis's data range (log10 of it on a log axis)
+            lo, hi = float(ys.min()), float(ys.max())
+            if self._y_range is not None:
+                lo, hi = min(lo, self._y_range[0]), max(hi, self._y_range[1])
+            self._y_range = (lo, hi)
         if len(xs):
             self._see_x(xs)
             self.plt.plot(xs.tolist(), ys.tolist(), **kwargs)
@@ -114,11 +159,34 @@ class LossPlot(PlotextPlot):
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
         self.draws += 1
-        self.refresh()
+        self._repaint_changed()
+
+    def _repaint_changed(self) -> None:
+        """Repaint only the rows whose text changed since the last figure: over SSH a
+        whole plot is several KB, a new point usually moves a few rows."""
+        old = self._built
+        if self.error is not None or old is None or old[0] != self.size or not self.size:
+            self._built = None
+            self.refresh()
+            return
+        try:
+            lines = self._build()
+        except Exception as exc:  # shown by render, as a render's own error
+            self.error = f"{type(exc).__name__}: {first_line(exc)}"
+            self.refresh()
+            return
+        if len(lines) != len(old[1]):
+            self.refresh()
+            return
+        width = self.size.width
+        for y, (before, after) in enumerate(zip(old[1], lines, strict=True)):
+            if before != after:
+                x0, x1 = _changed_span(before, after, width)
+                self.refresh(Region(x0, y, x1 - x0, 1))
 
     def _draw(self, data: PlotData) -> None:
         plt = self.plt
-        self._ylog_range = None
+        self._y_range = None
         self._x_range = None
         plt.clear_data()
         plt.clear_figure()
@@ -129,15 +197,26 @@ class LossPlot(PlotextPlot):
             {"step": "step", "epoch": "epoch", "time": "seconds", "wall": "clock time"}[self.xaxis]
         )
         has_data = False
+        # Steady axes: the x bounds (and so the columns the points are binned into) hold
+        # while the data stays inside, so a new point redraws the last columns, not all.
+        extents = [
+            e
+            for e in (self._x_extent(s, spe) for s in [data.train, *data.overlays.values()] if s)
+            if e is not None
+        ]
+        axis = None
+        if extents:
+            lo, hi = min(e[0] for e in extents), max(e[1] for e in extents)
+            axis = self._steady(f"x {self.xaxis}", lo, hi, X_HEADROOM)
         for i, (name, series) in enumerate(data.overlays.items()):
             if len(series):
-                xs, ys = self._points(series, width, True, spe)
+                xs, ys = self._points(series, width, True, spe, axis)
                 self._line(xs, ys, color=OVERLAY_COLORS[i % len(OVERLAY_COLORS)], label=name[:24])
                 has_data = True
         if data.train is not None and len(data.train):
-            xs, ys = self._points(data.train, width, False, spe)
+            xs, ys = self._points(data.train, width, False, spe, axis)
             self._line(xs, ys, color="gray", marker="dot")
-            xs, ys = self._points(data.train, width, True, spe)
+            xs, ys = self._points(data.train, width, True, spe, axis)
             self._line(xs, ys, color="cyan", label="train (smoothed)")
             has_data = True
         if data.val is not None and len(data.val):
@@ -162,6 +241,10 @@ class LossPlot(PlotextPlot):
             xs = np.asarray(xs, float)
             if len(xs):
                 self._see_x(xs)
+            acc = data.accuracy.values[np.isfinite(data.accuracy.values)]
+            if acc.size:
+                lo, hi = self._steady("y acc", float(acc.min()), float(acc.max()), 0.0)
+                plt.ylim(lo, hi, yside="right")
             plt.plot(
                 xs.tolist(),
                 data.accuracy.values.tolist(),
@@ -170,9 +253,19 @@ class LossPlot(PlotextPlot):
                 marker="hd",
                 label="val acc",
             )
-        if self._ylog_range is not None:
-            ticks, labels = log_ticks(*self._ylog_range)
-            plt.yticks(ticks, labels)
+        if self._y_range is not None:
+            lo, hi = self._steady("y log" if self.logy else "y lin", *self._y_range, 0.0)
+            plt.ylim(lo, hi)
+            if self.logy:
+                ticks, labels = log_ticks(lo, hi)
+                plt.yticks(ticks, labels)
+        if self._x_range is not None:
+            # Points beyond the held axis (validation after the last train step) widen it.
+            lo, hi = self._x_range
+            if axis is None or lo < axis[0] or hi > axis[1]:
+                axis = self._steady(f"x {self.xaxis}", lo, hi, X_HEADROOM)
+            self._x_range = axis
+            plt.xlim(*axis)
         if self._x_range is not None and self._x_range[1] > self._x_range[0]:
             # plotext's own ticks split the range evenly (1.0 33.2 65.5 ... 250013.5):
             # round 1-2-5 steps read at a glance, large counts as 250k.
@@ -186,14 +279,67 @@ class LossPlot(PlotextPlot):
         if not has_data:
             plt.title("no data yet: start a run (s) or compare past runs (c)")
 
+    def _steady(self, key: str, lo: float, hi: float, headroom: float) -> tuple[float, float]:
+        held = steady_range(lo, hi, self._held.get(key), headroom)
+        self._held[key] = held
+        return held
+
+
+X_HEADROOM = 0.5  # room on the right of the x axis for the points to come
+
+
+def _changed_span(before: str, after: str, width: int) -> tuple[int, int]:
+    """The columns ``[x0, x1)`` where two rows of ANSI text differ: the first and last
+    cells whose character or style changed (the whole row when in doubt)."""
+    a, b = Text.from_ansi(before), Text.from_ansi(after)
+    if a.cell_len != b.cell_len or len(a.plain) != len(b.plain) or a.cell_len != len(a.plain):
+        return 0, width  # wide characters or a changed length: columns are not indexes
+    cells_a, cells_b = _cells(a), _cells(b)
+    diff = [i for i, (p, q) in enumerate(zip(cells_a, cells_b, strict=True)) if p != q]
+    if not diff:
+        return 0, width
+    return diff[0], min(width, diff[-1] + 1)
+
+
+def steady_range(
+    lo: float, hi: float, held: tuple[float, float] | None = None, headroom: float = 0.0
+) -> tuple[float, float]:
+    """Axis bounds for data in ``[lo, hi]``: ``held`` while the data is inside it and
+    fills at least a third of it, else new bounds on a round 1-2-2.5-5 step, with
+    ``headroom`` (a fraction of the span) added above. A plot whose bounds hold repaints
+    only where its lines moved."""
+    inside = held is not None and held[0] <= lo and hi <= held[1]
+    if inside and (hi - lo >= (held[1] - held[0]) / 3 or held[1] - held[0] <= 1e-12):
+        return held
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return (lo, hi)
+    if hi <= lo:
+        pad = abs(lo) * 0.1 or 0.5
+        return (lo - pad, hi + pad)
+    top = hi + (hi - lo) * headroom
+    magnitude = 10.0 ** math.floor(math.log10((top - lo) / 5))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if (top - lo) / (m * magnitude) <= 5)
+    return (math.floor(lo / step) * step, math.ceil(top / step) * step)
+
+
+def _cells(text: Text) -> list[tuple[str, tuple[object, ...]]]:
+    """Each character of ``text`` with the styles of the spans over it."""
+    styles: list[tuple[object, ...]] = [()] * len(text.plain)
+    for span in text.spans:
+        for i in range(span.start, min(span.end, len(styles))):
+            styles[i] = (*styles[i], span.style)
+    return list(zip(text.plain, styles, strict=True))
+
 
 def _earliest_time(series: list[MetricSeries | None]) -> float:
     firsts = []
     for s in series:
         if s is not None and len(s):
-            times = s.times[np.isfinite(s.times)]
-            if times.size:
-                firsts.append(float(times.min()))
+            # A masked min, not a filtered copy: 8 bytes a point less at each redraw.
+            t = s.times
+            first = float(np.min(t, where=np.isfinite(t), initial=np.inf))
+            if math.isfinite(first):
+                firsts.append(first)
     return min(firsts) if firsts else 0.0
 
 
