@@ -60,6 +60,7 @@ SCRIPTS: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "key_latency": ("key_latency.py", [], ["--smoke"], 900, 600),
     "open_long_run": ("open_long_run.py", [], ["--smoke"], 1500, 600),
     "open_tensorboard": ("open_tensorboard.py", [], ["--smoke"], 900, 300),
+    "follow_tensorboard": ("follow_tensorboard.py", [], ["--smoke"], 600, 300),
     "train_throughput": ("train_throughput.py", ["--seconds", "5"], ["--smoke"], 2400, 900),
 }
 

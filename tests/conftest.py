@@ -86,6 +86,10 @@ async def wait_engine(pilot: Pilot) -> None:
     """Wait until torch is imported and the namespace exists (app.engine_ready)."""
     app = pilot.app
     if not app.engine_ready:  # type: ignore[attr-defined]
+        # Under dltui watch torch loads only when asked for (a pane or a run needs it).
+        if app.watch_paths:  # type: ignore[attr-defined]
+            await wait_until(pilot, app._panes_done.is_set, "the panes")  # type: ignore[attr-defined]
+            app.load_engine_once()  # type: ignore[attr-defined]
         await wait_workers(app)  # type: ignore[arg-type]  # the start-up worker imports torch
     await wait_until(pilot, lambda: app.engine_ready, "the engine to load")  # type: ignore[attr-defined]
 

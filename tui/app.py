@@ -35,6 +35,7 @@ from tui.palette import pane_commands
 
 if TYPE_CHECKING:
     from tui.core.builder.spec import LayerStack
+    from tui.core.train.sources.follow import SourceFollower
     from widgets.builder.pane import StackBuilder
     from widgets.monitor.fitting import FitStack
     from widgets.monitor.pane import MonitorPane
@@ -138,6 +139,9 @@ class DltuiApp(App[int]):
         self.engine_ready = False
         self._quit_armed = False
         self._panes_mounted = False
+        self._engine_started = False
+        self._follower: SourceFollower | None = None  # dltui watch's, polled from the start
+        self._panes_done = asyncio.Event()
 
     def get_driver_class(self) -> type[Driver]:
         # Writes to the terminal kept by CAPTURE: fds 1 and 2 are a pipe while we run.
@@ -168,6 +172,7 @@ class DltuiApp(App[int]):
         if not self.is_headless:
             self._catch_signals()
         if self.watch_paths:
+            self.call_after_refresh(self._first_poll)
             self.call_after_refresh(self.action_show_pane, "monitor")
         # Start importing torch only once the first frame is painted: the import holds the
         # GIL most of the time, and started earlier it slows the first frame down.
@@ -179,10 +184,50 @@ class DltuiApp(App[int]):
         # CPU, memory and GPU figures every 2 s on the sampler's own thread; started after
         # the first frame, which must not wait for psutil or NVML to load.
         self.system = SystemFeed(self.query_one(StatusLine), self.session).start()
+        await self._panes_ready()
+        if self.watch_paths:
+            # dltui watch: reading logs needs no torch, whose import costs seconds and
+            # ~200 MB (the budget for opening 10^6 scalars is 2 s and 150 MB). The plot
+            # comes first; torch loads when a pane needs it (F2, F3, a run started).
+            self.query_one(StatusLine).torch_state = "torch not loaded (F2 loads it)"
+            monitor = self.monitor_pane
+            monitor.show_plot()
+            monitor.watch_paths([Path(p) for p in self.watch_paths], self._follower)
+            return
+        self.load_engine_once()
+
+    def _first_poll(self) -> None:
+        """dltui watch: start reading the logs now, on a worker thread, so that a big
+        log is read while the panes mount (NumPy's loops leave the UI thread the GIL)."""
+        from tui.core.train.sources.follow import SourceFollower
+        from widgets.monitor.watch_mode import follows_sources
+
+        paths = [Path(p) for p in self.watch_paths]
+        if follows_sources(paths):
+            self._follower = SourceFollower.of(list(paths))
+            self._poll_early(self._follower)
+
+    @work(thread=True, exit_on_error=False, group="watch-sources")
+    def _poll_early(self, follower: SourceFollower) -> None:
+        follower.poll()
+
+    def load_engine_once(self) -> None:
+        """Start loading torch and the engine (once; later calls do nothing)."""
+        if self._engine_started:
+            return
+        self._engine_started = True
+        self.query_one(StatusLine).torch_state = "torch loading…"
+        self._load_engine()
+
+    async def _panes_ready(self) -> None:
+        """Mount the builder and monitor if not yet, and wait until they are mounted:
+        by whichever caller came first (F4 at start and the first frame's hook race)."""
         pending = self._mount_panes()
         if pending is not None:
             await pending
-        self._load_engine()
+            self._panes_done.set()
+        else:
+            await self._panes_done.wait()
 
     def _mount_panes(self) -> AwaitMount | None:
         """Mount the builder and monitor (once); called after the first frame or on F3/F4.
@@ -241,9 +286,7 @@ class DltuiApp(App[int]):
         self.engine_ready = True
         self.builder_pane.engine_ready()
         monitor = self.monitor_pane
-        monitor.engine_ready()
-        if self.watch_paths:
-            monitor.watch_paths([Path(p) for p in self.watch_paths])
+        monitor.engine_ready()  # the watch, if any, started before torch
 
     @on(EngineFailed)
     def _engine_failed(self, event: EngineFailed) -> None:
@@ -267,9 +310,9 @@ class DltuiApp(App[int]):
         return "".join(parts)
 
     async def action_show_pane(self, pane_id: str) -> None:
-        pending = self._mount_panes()
-        if pending is not None:
-            await pending
+        await self._panes_ready()
+        if pane_id != "monitor":  # under dltui watch torch loads when first needed
+            self.load_engine_once()
         switcher = self.query_one(ContentSwitcher)
         switcher.current = pane_id
         self.query_one("#pane-tabs", Static).update(self._tabs_text(pane_id))

@@ -66,3 +66,31 @@ def test_follower_finds_runs_that_appear_later(tmp_path: Path) -> None:
     batch = follower.take()
     assert sorted(r.name for r in batch.rows or []) == ["a", "b"]
     assert [(run, len(p)) for run, _, p in batch.points] == [("b", 4)]
+
+
+def test_a_big_log_is_read_in_slices_with_the_same_points(tmp_path: Path, monkeypatch) -> None:
+    # A log bigger than one poll's byte budget: each poll reads a slice and says more is
+    # there; the follower polls again until the queue is full, then takes the rest later.
+    from tui.core.train.sources import follow, tensorboard
+    from tui.core.train.sources.discover import discover
+
+    tb_run(tmp_path / "tb" / "a", 3000)
+    whole = {t: p.steps.copy() for t, p in discover([tmp_path / "tb"])[0].poll().items()}
+    monkeypatch.setattr(tensorboard, "POLL_BYTES", 8192)
+    monkeypatch.setattr(tensorboard, "_READ_CHUNK", 4096)
+    src = discover([tmp_path / "tb"])[0]
+    parts = [src.poll()["train/loss"].steps]
+    assert src.backlog and 0 < len(parts[0]) < 3000
+    while src.backlog:
+        parts.append(src.poll().get("train/loss", parts[0][:0]).steps)
+    assert np.array_equal(np.concatenate(parts), whole["train/loss"])
+
+    monkeypatch.setattr(follow, "MAX_QUEUED", 1000)
+    follower = SourceFollower.of([tmp_path / "tb"])
+    follower.poll()
+    assert 1000 <= follower.queued < 3000 and follower.backlog  # stopped at the bound
+    got = []
+    while follower.queued or follower.backlog:
+        got += [pts.steps for _, _, pts in follower.take(500).points]
+        follower.poll()
+    assert np.array_equal(np.concatenate(got), whole["train/loss"])

@@ -2,11 +2,13 @@
 
 The trainer runs in its own thread (``tui.core.train.trainer``); this pane drains its
 metric buffer on a 4 Hz timer, never one message per step, and redraws the plot from
-bounded data. In watch mode the same timer follows a dltui run that another process
-writes (``dltui watch RUN_DIR``, by reading its metrics.jsonl incrementally), or many
-runs of any kind (``dltui watch PATH...``: ``watch_mode``, polled off the UI thread).
-The settings form
-(``run_form``), the runs list (``runs_table``) and the plot (``loss_plot``) are widgets
+bounded data, at most about once a second. Hidden behind another pane it only keeps the
+points (no text, plot or table updates: each costs bytes to the terminal and time on the
+UI thread) and catches up when shown. In watch mode the same timer follows a dltui run
+that another process writes (``dltui watch RUN_DIR``, by reading its metrics.jsonl
+incrementally), or many runs of any kind (``dltui watch PATH...``: ``watch_mode``,
+polled off the UI thread). The settings form (``run_form``), the runs list
+(``runs_table``) and the plot (``loss_plot``) are widgets
 of their own; turning settings into a run is the engine's ``prepare_run``.
 
 The pane is given what it needs: the REPL session (its namespace and device) and a
@@ -15,6 +17,7 @@ callable returning a copy of the builder's stack.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,7 @@ from tui.core.text import first_line
 from tui.core.train.config import RunState
 from tui.core.train.handoff import ModelHandoff
 from tui.core.train.settings import BUILDER, PrepareError, RunSettings, settings_from_form
+from widgets.common.text_update import set_text
 from widgets.monitor.fitting import FitOffer, fit_hint
 from widgets.monitor.keys import MONITOR_BINDINGS
 from widgets.monitor.run_form import RunForm
@@ -46,6 +50,10 @@ if TYPE_CHECKING:
     from widgets.monitor.loss_plot import LossPlot
 
 DRAIN_INTERVAL = 0.25
+# Each plot repaint costs the terminal a few KB over SSH: new points are drawn on a timer
+# of their own, a little under a second, so every second still sees one (the budget).
+PLOT_EVERY = 0.9
+SUMMARY_EVERY = 1.0  # the progress line and the status line's progress text, likewise
 SERIES = ("train/loss", "val/loss", "val/accuracy", "lr")
 
 
@@ -98,9 +106,12 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self._steps_per_epoch = 1
         self._starting = False
         self._last_state: RunState | None = None
-        self._lr_target: float | None = None  # the lr asked for with +/-, maybe not applied yet
         self.handoff = ModelHandoff()
         self.drains = 0
+        self._plot_stale = False  # points arrived that the plot does not show yet
+        self._summary = ""  # the status line's progress text, as last posted
+        self._summary_at = 0.0
+        self._progress_at = 0.0  # when the progress line was last updated
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="monitor-top"):
@@ -113,22 +124,32 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(DRAIN_INTERVAL, self._drain)
+        self.set_interval(PLOT_EVERY, self._plot_tick)
 
     def focus_default(self) -> None:
         self.query_one(RunsTable).focus()
 
     def engine_ready(self) -> None:
+        self.ready = True
+        watching = self.watched is not None or self.watch_reader is not None
+        self.show_plot()
+        if not watching:  # under dltui watch the line says what is watched
+            self.query_one("#train-progress", Static).update(
+                "no run yet: e edits the settings on the left, s starts a run"
+            )
+        self.action_refresh_runs()
+        self._redraw()
+
+    def show_plot(self) -> None:
+        """Mount the plot in its slot (once). ``dltui watch`` calls it before torch is
+        loaded: following logs needs no torch, so its plot does not wait for it."""
+        if self.plot is not None:
+            return
         from widgets.monitor.loss_plot import LossPlot
 
-        self.ready = True
         self.plot = LossPlot(id="loss-plot")
         self.query_one("#monitor-right").mount(self.plot)
         self.query_one("#plot-slot").remove()
-        self.query_one("#train-progress", Static).update(
-            "no run yet: e edits the settings on the left, s starts a run"
-        )
-        self.action_refresh_runs()
-        self._redraw()
 
     @property
     def training(self) -> bool:
@@ -153,6 +174,10 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
     # -- starting a run --
     def action_start(self) -> None:
         if not self.ready:
+            # Under dltui watch torch loads only when asked for: a run needs it.
+            load = getattr(self.app, "load_engine_once", None)
+            if load is not None:
+                load()
             self.notify("torch is still loading.")
             return
         if self.training:
@@ -219,7 +244,6 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self.series = self._new_series()
         self._add_points(run.history)  # a resumed run's points up to its checkpoint
         self._steps_per_epoch = max(1, run.trainer.progress.steps_per_epoch)
-        self._lr_target = None
         self._message(f"training into {run.run_dir.path} ({run.description})")
         run.trainer.start()
         self._last_state = RunState.RUNNING
@@ -268,12 +292,9 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         if t is None or not t.state.active:
             self.notify("No run is training.")
             return
-        # Start from the lr last asked for: a change applies at the next step, so while
-        # paused progress.lr still shows the old one and two presses would only count once.
-        lr = (self._lr_target or t.progress.lr or t.config.lr) * factor
-        t.set_lr(lr)
-        self._lr_target = lr
-        self._message(f"lr → {lr:.3g} (from the next step)")
+        # Scales the schedule (a constant one too); presses before the next step compound.
+        lr = t.scale_lr(factor)
+        self._message(f"lr → {lr:.3g} (from the next step; a schedule goes on scaled)")
 
     def action_smoothing(self, delta: float) -> None:
         self.smoothing = round(min(0.99, max(0.0, self.smoothing + delta)), 2)
@@ -328,20 +349,53 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         points = t.buffer.drain()
         self._add_points(points)
         self.drains += 1
+        self._plot_stale = self._plot_stale or bool(points)
         progress = t.progress
         if progress.state == self._last_state and not progress.state.active:
             return  # the run ended and was reported: nothing moves any more
-        self.query_one("#train-progress", Static).update(progress_text(progress))
-        if points:
-            self._redraw()
-        if progress.state.active:
-            self.post_message(self.ProgressSummary(summary_text(progress)))
-        if self.run_dir is not None:  # the runs list shows this run's live state
-            self.query_one(RunsTable).set_live(self.run_dir, progress.state, progress.step)
-        if progress.state != self._last_state:
+        changed = progress.state != self._last_state
+        now = time.monotonic()
+        # The status line shows on every pane: its text moves at every drain (the loss),
+        # so it is sent at most once a second, and at once when the state changes.
+        if changed or now - self._summary_at >= SUMMARY_EVERY:
+            self._summary_at = now
+            summary = summary_text(progress)
+            if progress.state.active and summary != self._summary:
+                self._summary = summary
+                self.post_message(self.ProgressSummary(summary))
+        # Hidden (another pane shown), the pane does no rendering work at all: the points
+        # are kept, and _catch_up shows them when the pane is shown again.
+        if self.display:
+            # The progress line moves at every drain too (step, speed): once a second.
+            if changed or now - self._progress_at >= SUMMARY_EVERY:
+                self._progress_at = now
+                set_text(self.query_one("#train-progress", Static), progress_text(progress))
+            if self.run_dir is not None:  # the runs list shows this run's live state
+                self.query_one(RunsTable).set_live(self.run_dir, progress.state, progress.step)
+        if changed:
             self._last_state = progress.state
             if progress.state.ended:
                 self._run_ended(t)
+
+    def _plot_tick(self) -> None:
+        # Only _drain of this process's run marks the plot stale; watch modes redraw
+        # from their own polls. Hidden, nothing is drawn: on_show catches up.
+        if self._plot_stale and self.display:
+            self._redraw()
+
+    def on_show(self) -> None:
+        """Shown again (F4): bring the progress, the plot and the live row up to date at
+        once, not at the next drain."""
+        t = self.trainer
+        if t is None or self.watched is not None or self.watch_reader is not None:
+            return
+        from tui.core.train.progress import progress_text
+
+        set_text(self.query_one("#train-progress", Static), progress_text(t.progress))
+        if self._plot_stale:
+            self._redraw()
+        if self.run_dir is not None:
+            self.query_one(RunsTable).set_live(self.run_dir, t.progress.state, t.progress.step)
 
     def _run_ended(self, t: Trainer) -> None:
         name = ""
@@ -350,6 +404,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         else:  # never over the user's own `model`: see tui.core.train.handoff
             name, note = self.handoff.bind(self.session.namespace, t.model)
             self._message(f"run {t.state}; {note}; run dir {self.run_dir}")
+        self._summary = ""
         self.post_message(self.ProgressSummary(""))
         self.post_message(self.RunEnded(t.state, name))
         self.action_refresh_runs()
@@ -362,7 +417,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         assert self.watch_reader is not None and self.watch_dir is not None
         poll = poll_watched(self.watch_reader, self.watch_dir, self.series["train/loss"])
         self._add_points(poll.points)
-        self.query_one("#train-progress", Static).update(poll.text)
+        set_text(self.query_one("#train-progress", Static), poll.text)
         self._steps_per_epoch = poll.steps_per_epoch or self._steps_per_epoch
         self.drains += 1
         if poll.points:
@@ -371,6 +426,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
     def _redraw(self) -> None:
         if self.plot is None:
             return
+        self._plot_stale = False
         from widgets.monitor.loss_plot import PlotData
 
         if self.watched is not None:

@@ -3,12 +3,15 @@
 A mixin for the monitor pane. The engine's
 :class:`~tui.core.train.sources.follow.SourceFollower` is polled on a thread worker
 (never on the UI thread: listing folders and reading files can take time), at most one
-poll at a time, every :data:`POLL_EVERY` seconds; the pane's drain timer then takes at
-most :data:`~widgets.monitor.watched.MAX_POINTS_PER_DRAIN` points (vectorised appends);
-a backlog (a big log opened) is taken in more such slices :data:`CATCH_UP_GAP` seconds
+poll at a time, every :data:`POLL_EVERY` seconds (sooner while a big log is read a
+slice per poll and the UI has taken most of the last); the app starts the first poll
+itself, while the panes mount. The pane's drain timer then takes at most
+:data:`~widgets.monitor.watched.MAX_POINTS_PER_DRAIN` points (vectorised appends); a
+backlog (a big log opened) is taken in more such slices :data:`CATCH_UP_GAP` seconds
 apart, so keys are handled in between. The plot is redrawn only when a shown line
-changed, and the runs list updated at most every :data:`TABLE_EVERY` seconds (cell by
-cell, only what changed: bytes to the terminal are the budget over SSH). A single dltui
+changed; the runs list is updated when a run's step or state changed, else every
+:data:`TABLE_EVERY` seconds for the ages (cell by cell, only what changed: bytes to the
+terminal are the budget over SSH), never redrawing the plot. A single dltui
 run directory is still followed the older way (``watch_run``), with its progress line
 and its settings in the form.
 
@@ -27,7 +30,7 @@ from textual import work
 from textual.widgets import Static
 
 from tui.core.train.sources.dltui import is_dltui_run
-from tui.core.train.sources.follow import SourceFollower
+from tui.core.train.sources.follow import MAX_QUEUED, SourceFollower
 from tui.core.train.sources.tags import fuzzy_match, tag_groups
 from widgets.common.dialogs import Choice, PickerDialog, PromptDialog
 from widgets.monitor.runs_table import RunsTable
@@ -36,12 +39,17 @@ from widgets.monitor.watched import MAX_POINTS_PER_DRAIN, WatchedRuns
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["POLL_EVERY", "TABLE_EVERY", "WatchSources"]
+__all__ = ["POLL_EVERY", "TABLE_EVERY", "WatchSources", "follows_sources"]
 
 POLL_EVERY = 0.5
 CATCH_UP_GAP = 0.01
 TABLE_EVERY = 2.0
 NOT_WATCHING = "tags and run filters are for dltui watch PATH... (the runs of other programs)"
+
+
+def follows_sources(paths: Sequence[Path]) -> bool:
+    """Whether ``dltui watch PATHS`` follows sources (not one dltui run the older way)."""
+    return not (len(paths) == 1 and (is_dltui_run(paths[0]) or not paths[0].exists()))
 
 
 def _by_fuzzy(query: str, choices: Sequence[Choice]) -> list[Choice]:
@@ -59,14 +67,17 @@ class WatchSources:
     _summary = ""
     _catching_up = False
     _plot_dirty = False  # a slice changed a shown line since the last redraw
+    _rows_seen: list[tuple[str, object, int | None]] | None = None  # as the list shows them
 
-    def watch_paths(self, paths: list[Path]) -> None:
+    def watch_paths(self, paths: list[Path], follower: SourceFollower | None = None) -> None:
         """Follow ``dltui watch PATH...``: one dltui run (or a run folder not written
-        yet) the older way, anything else as a set of sources."""
-        if len(paths) == 1 and (is_dltui_run(paths[0]) or not paths[0].exists()):
+        yet) the older way, anything else as a set of sources (``follower``, when
+        given, already following them: the app starts the first poll early)."""
+        if not follows_sources(paths):
             self.watch_run(paths[0])  # type: ignore[attr-defined]
             return
-        self.watched = WatchedRuns(SourceFollower.of(list(paths)), self.smoothing)  # type: ignore[attr-defined]
+        follower = follower if follower is not None else SourceFollower.of(list(paths))
+        self.watched = WatchedRuns(follower, self.smoothing)  # type: ignore[attr-defined]
         self._message(f"watching {', '.join(str(p) for p in paths)}")  # type: ignore[attr-defined]
         self._drain_watched()
 
@@ -81,9 +92,13 @@ class WatchSources:
         watched = self.watched
         assert watched is not None
         now = time.monotonic()
-        if not self._polling and now - self._polled_at >= POLL_EVERY:
+        follower = watched.follower
+        # A big log being read: the next slice as soon as the UI has taken most of the
+        # last, not a poll interval later.
+        hungry = follower.backlog and follower.queued < MAX_QUEUED // 2
+        if not self._polling and (hungry or now - self._polled_at >= POLL_EVERY):
             self._polling, self._polled_at = True, now
-            self._poll_sources(watched.follower)
+            self._poll_sources(follower)
         batch = watched.follower.take(MAX_POINTS_PER_DRAIN)
         self.drains += 1  # type: ignore[attr-defined]
         if watched.apply(batch) or self._plot_dirty:
@@ -92,11 +107,14 @@ class WatchSources:
         if batch.more and not self._catching_up:
             self._catching_up = True
             self.set_timer(CATCH_UP_GAP, self._catch_up)  # type: ignore[attr-defined]
-        if batch.rows is not None and (
-            now - self._table_at >= TABLE_EVERY or len(batch.rows) != self._table_rows()
-        ):
-            self._table_at = now
-            self._show_watched()
+        if batch.rows is not None:
+            # A new step or state is shown at once (a point on screen within a second of
+            # its flush); otherwise only the ages tick, every TABLE_EVERY. Only changed
+            # cells are sent, and the plot is not touched.
+            seen = [(r.name, r.state, r.last_step) for r in batch.rows]
+            if seen != self._rows_seen or now - self._table_at >= TABLE_EVERY:
+                self._rows_seen, self._table_at = seen, now
+                self._show_watched()
 
     def _catch_up(self) -> None:
         """One more slice of a backlog; the drain timer redraws as the slices land."""
@@ -113,9 +131,6 @@ class WatchSources:
         if self._plot_dirty:
             self._plot_dirty = False
             self._redraw()  # type: ignore[attr-defined]
-
-    def _table_rows(self) -> int:
-        return self.query_one(RunsTable).row_count  # type: ignore[attr-defined]
 
     def _show_watched(self) -> None:
         watched = self.watched

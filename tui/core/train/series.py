@@ -70,7 +70,10 @@ class MetricPoint:
 
 
 def downsample_minmax(
-    x: Iterable[float] | np.ndarray, y: Iterable[float] | np.ndarray, width: int
+    x: Iterable[float] | np.ndarray,
+    y: Iterable[float] | np.ndarray,
+    width: int,
+    x_range: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reduce ``(x, y)`` to at most two points per plot column: each column's min and max.
 
@@ -80,6 +83,10 @@ def downsample_minmax(
     points. Non-finite points (NaN/Inf in x or y) are dropped: they cannot be drawn and
     would poison the min/max. Points need not be sorted by x. O(n), plus a sort when x
     is not already non-decreasing.
+
+    ``x_range`` (a plot's axis bounds) cuts the columns from that range instead of the
+    points' own: while the axis holds, a new point changes the last column only, not
+    every column's edges (a steady plot repaints a few rows, not the whole frame).
     """
     if width < 1:
         raise ValueError(f"width must be at least 1, not {width}")
@@ -97,10 +104,12 @@ def downsample_minmax(
     if n <= 2 * width:
         return xs, ys
     x0, span = xs[0], xs[-1] - xs[0]
+    if x_range is not None and x_range[1] > x_range[0]:
+        x0, span = x_range[0], x_range[1] - x_range[0]
     if span <= 0:
         col = np.zeros(n, dtype=np.int64)
     else:
-        col = np.minimum(((xs - x0) * (width / span)).astype(np.int64), width - 1)
+        col = np.clip(((xs - x0) * (width / span)).astype(np.int64), 0, width - 1)
     starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
     seg = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
     mins = np.minimum.reduceat(ys, starts)
@@ -250,8 +259,11 @@ class ColumnAggregate:
         self.span *= 2.0
         self._n = (self._n + 1) // 2
 
-    def columns(self, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """At most ``2 * width`` points (each column's min and max) in x order."""
+    def columns(
+        self, width: int, x_range: tuple[float, float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """At most ``2 * width`` points (each column's min and max) in x order; columns
+        cut from ``x_range`` when given (``downsample_minmax``)."""
         if width < 1:
             raise ValueError(f"width must be at least 1, not {width}")
         n = self._n
@@ -268,7 +280,7 @@ class ColumnAggregate:
         xs, ys = xs[order], ys[order]
         # Drop the duplicate where a bucket's min and max are the same point.
         dup = np.r_[False, (xs[1:] == xs[:-1]) & (ys[1:] == ys[:-1])]
-        return downsample_minmax(xs[~dup], ys[~dup], width)
+        return downsample_minmax(xs[~dup], ys[~dup], width, x_range)
 
 
 class MetricSeries:
@@ -295,7 +307,9 @@ class MetricSeries:
         self._steps = np.zeros(cap, dtype=np.int64)
         self._values = np.zeros(cap, dtype=np.float64)
         self._times = np.zeros(cap, dtype=np.float64)
-        self._epochs = np.zeros(cap, dtype=np.int64)
+        # Epochs only once a point has one: logs of other programs (TensorBoard, 10^6
+        # scalars) have none, and 8 bytes a point count against the memory budget.
+        self._epochs: np.ndarray | None = None
         self._smoothed = np.zeros(cap, dtype=np.float64)
         self._ema = EmaState(self._smoothing)
         self._raw_cols = ColumnAggregate()
@@ -308,9 +322,17 @@ class MetricSeries:
         cap = 2 * self._steps.size
         for attr in ("_steps", "_values", "_times", "_epochs", "_smoothed"):
             old = getattr(self, attr)
+            if old is None:
+                continue
             new = np.zeros(cap, dtype=old.dtype)
             new[: self._n] = old[: self._n]
             setattr(self, attr, new)
+
+    def _epoch_array(self) -> np.ndarray:
+        """The epochs array, made (zeros so far) on first use."""
+        if self._epochs is None:
+            self._epochs = np.zeros(self._steps.size, dtype=np.int64)
+        return self._epochs
 
     def append(self, step: int, value: float, time: float = 0.0, epoch: int = 0) -> None:
         """Add one point. Steps are expected to grow; NaN and Inf are stored as they are."""
@@ -322,7 +344,8 @@ class MetricSeries:
         self._steps[i] = step
         self._values[i] = value
         self._times[i] = time
-        self._epochs[i] = epoch
+        if epoch or self._epochs is not None:
+            self._epoch_array()[i] = epoch
         self._smoothed[i] = smoothed
         self._n += 1
         self._raw_cols.add(float(step), value)
@@ -349,7 +372,10 @@ class MetricSeries:
         self._steps[i:j] = steps
         self._values[i:j] = values
         self._times[i:j] = 0.0 if times is None else times
-        self._epochs[i:j] = 0 if epochs is None else epochs
+        if epochs is not None:
+            self._epoch_array()[i:j] = epochs
+        elif self._epochs is not None:
+            self._epochs[i:j] = 0
         self._smoothed[i:j] = smoothed
         self._n = j
         xs = steps.astype(np.float64)
@@ -383,7 +409,7 @@ class MetricSeries:
 
     @property
     def epochs(self) -> np.ndarray:
-        return self._view(self._epochs)
+        return self._view(self._epoch_array())
 
     @property
     def smoothed(self) -> np.ndarray:
@@ -432,14 +458,17 @@ class MetricSeries:
             return None
         return float(v.min() if mode == "min" else v.max())
 
-    def plot_points(self, width: int, smoothed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """At most ``2 * width`` (step, value) points: each column's min and max.
+    def plot_points(
+        self, width: int, smoothed: bool = False, x_range: tuple[float, float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """At most ``2 * width`` (step, value) points: each column's min and max (columns
+        cut from ``x_range``, in steps, when given).
 
         The cost depends on ``width`` and the aggregate's fixed capacity, not on the
         number of points. Non-finite values are left out.
         """
         cols = self._smooth_cols if smoothed else self._raw_cols
-        return cols.columns(width)
+        return cols.columns(width, x_range)
 
 
 class RunMetrics:

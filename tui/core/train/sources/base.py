@@ -124,6 +124,9 @@ class RunSource(ABC):
         self.error: str | None = None
         self._tags: dict[str, None] = {}
         self.last_step: int | None = None
+        # True when a poll stopped before the end of what is on disk (a big log is read
+        # a slice per poll, so the first points reach the screen before the last ones).
+        self.backlog = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {str(self.path)!r})"

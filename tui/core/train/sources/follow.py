@@ -27,7 +27,10 @@ from tui.core.train.sources.discover import Discovery
 __all__ = ["MAX_QUEUED", "RESCAN_EVERY", "Batch", "RunRow", "SourceFollower"]
 
 RESCAN_EVERY = 3.0
-MAX_QUEUED = 4_000_000
+# Points read ahead of the UI (~6 MB of arrays; a poll may add one slice more): a big
+# log is read about as fast as the UI takes it, not all at once into memory (the
+# budget for 10^6 scalars is 150 MB).
+MAX_QUEUED = 250_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class SourceFollower:
         self._queued = 0
         self._rows: list[RunRow] | None = None
         self._last_scan: float | None = None
+        # One poll at a time: the app may start the first one (a big log) before the
+        # monitor's own poller exists; a poll asked for meanwhile returns at once.
+        self._polling = threading.Lock()
 
     @classmethod
     def of(cls, paths: list[str | Path], rescan_every: float = RESCAN_EVERY) -> SourceFollower:
@@ -86,30 +92,53 @@ class SourceFollower:
         return cls(Discovery(paths), rescan_every)
 
     def poll(self) -> None:
-        """Rescan when due, poll every source, queue the results (worker thread)."""
+        """Rescan when due, poll every source, queue the results (worker thread).
+
+        Returns at once when another thread's poll is under way."""
+        if not self._polling.acquire(blocking=False):
+            return
+        try:
+            self._poll()
+        finally:
+            self._polling.release()
+
+    def _poll(self) -> None:
         now = time.monotonic()
         if self._last_scan is None or now - self._last_scan >= self.rescan_every:
             self._last_scan = now
             # A folder vanishing mid-walk: the next scan tries again.
             with contextlib.suppress(OSError):
                 self.discovery.scan()
-        for src in list(self.discovery.sources):
-            if self._queued > MAX_QUEUED:
-                break  # the UI has not caught up: read the rest later
-            try:
-                new = src.poll()
-            except Exception as exc:  # poll() should not raise; one bad run never stops all
-                src.error = f"{type(exc).__name__}: {first_line(exc)}"
-                continue
-            parts = [(src.name, tag, pts) for tag, pts in new.items() if len(pts)]
-            if parts:
-                with self._lock:
-                    self._queue.extend(parts)
-                    self._queued += sum(len(p[2]) for p in parts)
+        todo = list(self.discovery.sources)
+        while todo:
+            # A source with a backlog (a big log, read a slice per poll) is polled again
+            # at once: each slice is queued as soon as it is read, so the UI draws the
+            # first points while the rest is still being decoded.
+            todo = [src for src in todo if self._poll_one(src) and src.backlog]
+            self._snapshot()
+        self.polls += 1
+
+    def _poll_one(self, src: RunSource) -> bool:
+        """Poll one source and queue its points; False when the queue is full (the UI
+        has not caught up: the rest is read later) or the poll failed."""
+        if self._queued >= MAX_QUEUED:
+            return False
+        try:
+            new = src.poll()
+        except Exception as exc:  # poll() should not raise; one bad run never stops all
+            src.error = f"{type(exc).__name__}: {first_line(exc)}"
+            return False
+        parts = [(src.name, tag, pts) for tag, pts in new.items() if len(pts)]
+        if parts:
+            with self._lock:
+                self._queue.extend(parts)
+                self._queued += sum(len(p[2]) for p in parts)
+        return True
+
+    def _snapshot(self) -> None:
         rows = [_row(src) for src in self.discovery.sources]
         with self._lock:
             self._rows = rows
-        self.polls += 1
 
     def take(self, max_points: int = 200_000) -> Batch:
         """Queued points, at most ``max_points`` of them, and the rows if they changed
@@ -137,6 +166,11 @@ class SourceFollower:
     def rescan_soon(self) -> None:
         """Look for new runs at the next poll rather than when the interval is up."""
         self._last_scan = None
+
+    @property
+    def backlog(self) -> bool:
+        """Whether a source has more on disk than its last poll read (a big log)."""
+        return any(src.backlog for src in self.discovery.sources)
 
     @property
     def queued(self) -> int:

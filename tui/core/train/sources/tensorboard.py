@@ -3,7 +3,9 @@
 A :class:`TensorBoardSource` is one run: a folder (every event file directly in it;
 several writers share folders and new files appear, so the folder is listed again on
 each poll) or one event file. Each file keeps its own reader and offset; a poll reads
-what was appended since, and a record still being written is left for the next poll.
+what was appended since (at most :data:`POLL_BYTES` of a file; ``backlog`` says more is
+there, and the follower polls again at once, so a big log's first points are drawn
+early), and a record still being written is left for the next poll.
 
 Scalars come in two encodings and both are read: ``value.simple_value`` (what
 ``torch.utils.tensorboard.SummaryWriter.add_scalar`` writes by default) and a
@@ -16,7 +18,7 @@ Two readers give the same points:
 - ``reader="fast"`` (the default): :mod:`tui.core.train.sources.tfrecord` frames,
   checks and decodes the common ``simple_value`` records with NumPy and hands every
   other record to TensorBoard's protobuf ``Event`` class: about 70x faster than the
-  loader on 10^6 scalars (``bench/open_tensorboard.py``), the same points.
+  loader on 10^6 scalars (measured when it was written), the same points.
 - ``reader="tensorboard"``: one ``EventFileLoader`` per file, ``Load()`` called again
   on each poll (it keeps its place and tolerates a torn record). The reference; tests
   compare the two.
@@ -50,7 +52,12 @@ EVENTS_PREFIX = "events.out.tfevents."
 MISSING_TENSORBOARD = (
     "reading TensorBoard logs needs the tensorboard package: pip install 'dltui[tensorboard]'"
 )
-_READ_CHUNK = 16 << 20  # bytes read per step: bounds memory whatever the file size
+# Bytes read per step: bounds the decoder's temporaries (a dozen arrays per record)
+# whatever the file size; 4 MiB is ~75,000 scalars, already a few vectorised steps.
+_READ_CHUNK = 4 << 20
+# Bytes one poll reads at most: the rest of a big log is left for the next polls
+# (``backlog``), so its first points are drawn while the rest is still being read.
+POLL_BYTES = 8 << 20
 _DATA_CLASS_SCALAR = 1  # SummaryMetadata.DataClass.DATA_CLASS_SCALAR
 
 
@@ -175,23 +182,30 @@ class _FastFile:
         self.seen_size = -1
         self.plugins: dict[str, str] = {}
         self.error: str | None = None
+        self.more = False  # the last read stopped at its byte budget, not at the end
 
-    def read(self, out: _Collector, event_pb2: Any) -> None:
+    def read(self, out: _Collector, event_pb2: Any, budget: int | None = None) -> None:
+        budget = POLL_BYTES if budget is None else budget
         size = os.path.getsize(self.path)
-        if size == self.seen_size or size <= self.offset:
+        if (size == self.seen_size and not self.more) or size <= self.offset:
+            self.more = False
             return  # nothing new (and a corrupt file is not re-read until it changes)
         self.seen_size = size
+        self.more = False
         chunk = _READ_CHUNK
+        stop = self.offset + budget
         with open(self.path, "rb") as fh:
             while self.offset < size:
-                fh.seek(self.offset)
-                data = fh.read(chunk)
-                if not data:
+                if self.offset >= stop:
+                    self.more = True
                     return
-                padded = np.zeros(len(data) + PAD, dtype=np.uint8)
-                padded[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-                del data  # the padded copy is the one used
-                n = padded.shape[0] - PAD
+                fh.seek(self.offset)
+                # Read straight into the padded buffer: no second copy of the chunk.
+                padded = np.zeros(min(chunk, size - self.offset) + PAD, dtype=np.uint8)
+                got = fh.readinto(memoryview(padded)[: padded.shape[0] - PAD])
+                if not got:
+                    return
+                n = got
                 fr = frame(padded[:n])
                 if fr.starts.shape[0]:
                     self._decode(padded, fr.starts, fr.lengths, out, event_pb2)
@@ -311,6 +325,7 @@ class TensorBoardSource(RunSource):
             if f.error:
                 errors.append(f"{path.name}: {f.error}")
         self.error = errors[0] if errors else None
+        self.backlog = any(getattr(f, "more", False) for f in self._files.values())
         return self._note(out.result())
 
     @property
