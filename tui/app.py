@@ -447,6 +447,14 @@ class DltuiApp(App[int]):
             monitor.stop_for_quit()  # type: ignore[attr-defined]
         self.exit(return_code=128 + sig)
 
+    def on_monitor_pane_post_mortem(self, event: MonitorPane.PostMortem) -> None:
+        for pane in self.query(ReplPane):
+            pane.announce(
+                f"monitor → the run paused on a non-finite loss at step {event.step}: "
+                f"{', '.join(event.names)} are here (print {event.names[-1]} for where it "
+                "started); space in the monitor retries the step"
+            )
+
     async def action_quit(self) -> None:
         monitor = self.monitor_pane
         if monitor.training and not self._quit_armed:

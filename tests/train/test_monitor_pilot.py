@@ -242,3 +242,36 @@ async def test_ctrl_q_asks_first_while_training(tmp_path: Path) -> None:
         await poll(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 0
     assert t.state == "stopped"
+
+
+async def test_a_diverging_run_pauses_for_a_post_mortem_in_the_repl(tmp_path: Path) -> None:
+    app = make(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_engine(pilot)
+        await run_code(pilot, app, NET)
+        await run_code(pilot, app, "batch = 'my own batch'")  # the user's: kept
+        pane = await open_monitor(pilot)
+        # An lr that blows the weights up within a few steps.
+        set_form(app, model="net", data="spirals:n=400", lr="1e30")
+        await pilot.press("s")
+        await poll(pilot, lambda: pane.trainer is not None, "the run")
+        t = pane.trainer
+        await poll(pilot, lambda: t.state == "paused" and t.post_mortem is not None, "the pause")
+        ns = app.session.namespace
+        await poll(pilot, lambda: "nan_report" in ns, "the post-mortem in the REPL")
+        assert ns["batch"] == "my own batch" and ns["batch_2"] is t.post_mortem.batch
+        assert ns["model"] is t.model and ns["nan_report"] is t.post_mortem.report
+        text = text_of(message(app))
+        assert "non-finite loss at step" in text and "space retries" in text, text
+        # The REPL answers questions about it.
+        await pilot.press("f2")
+        out = await run_code(pilot, app, "nan_report.layer, torch.isfinite(loss).item()")
+        assert "False" in out, out
+        assert any(
+            "paused on a non-finite loss" in line for line in app.query_one(ReplOutput).plain
+        )
+        # The user gives up on this run: x stops it.
+        await pilot.press("f4")
+        pane.focus_default()
+        await pilot.press("x")
+        await poll(pilot, lambda: t.state == "stopped", "the stop")

@@ -76,6 +76,14 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         model_name: str = ""
 
     @dataclass
+    class PostMortem(Message):
+        """A run paused on a non-finite loss; ``names`` are the REPL variables that hold
+        its model, batch, loss and report."""
+
+        step: int
+        names: tuple[str, ...]
+
+    @dataclass
     class ProgressSummary(Message):
         """A compact progress text for the status line of every pane ('' clears it)."""
 
@@ -105,6 +113,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self.watch_dir: Path | None = None
         self._steps_per_epoch = 1
         self._starting = False
+        self._post_mortem_shown: Any = None  # the trainer's post-mortem last handed over
         self._last_state: RunState | None = None
         self.handoff = ModelHandoff()
         self.drains = 0
@@ -245,6 +254,9 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self._add_points(run.history)  # a resumed run's points up to its checkpoint
         self._steps_per_epoch = max(1, run.trainer.progress.steps_per_epoch)
         self._message(f"training into {run.run_dir.path} ({run.description})")
+        # A non-finite loss pauses the run for a post-mortem in the REPL (_post_mortem).
+        run.trainer.on_nan = "pause"
+        self._post_mortem_shown = None
         run.trainer.start()
         self._last_state = RunState.RUNNING
         self.action_refresh_runs()
@@ -376,6 +388,27 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
             self._last_state = progress.state
             if progress.state.ended:
                 self._run_ended(t)
+            elif progress.state == RunState.PAUSED and t.post_mortem is not None:
+                self._post_mortem(t)
+
+    def _post_mortem(self, t: Trainer) -> None:
+        """The run paused on a non-finite value: its model, batch, loss and report go to
+        the REPL (never over the user's own variables), and the message says what next."""
+        pm = t.post_mortem
+        if pm is None or pm is self._post_mortem_shown:
+            return
+        self._post_mortem_shown = pm
+        names = [
+            self.handoff.bind_named(self.session.namespace, base, value)
+            for base, value in pm.names().items()
+        ]
+        report = pm.report
+        self._message(
+            f"paused: non-finite loss at step {report.step}: {report.where}. In the REPL: "
+            f"{', '.join(names)}; space retries the step, x stops",
+            error=True,
+        )
+        self.post_message(self.PostMortem(report.step, tuple(names)))
 
     def _plot_tick(self) -> None:
         # Only _drain of this process's run marks the plot stale; watch modes redraw

@@ -2,9 +2,11 @@
 
 A run that ends puts its model into the REPL namespace as ``model``, unless ``model``
 holds something else of the user's: then it goes under the first free ``model_2``,
-``model_3``, ... and the line that announces it says so. A ``model`` that an earlier run
-put there is the monitor's to replace. A REPL variable trained in place is bound as
-``model`` too when that is free, and otherwise only named where it already is.
+``model_3``, ... and the line that announces it says so. A NaN post-mortem's ``batch``,
+``loss`` and ``nan_report`` go in by the same rule (:meth:`ModelHandoff.bind_named`).
+A ``model`` that an earlier run put there is the monitor's to replace. A REPL variable
+trained in place is bound as ``model`` too when that is free, and otherwise only named
+where it already is.
 """
 
 from __future__ import annotations
@@ -30,6 +32,20 @@ class ModelHandoff:
             return value in self._ours
         except TypeError:  # an unhashable user object: certainly not one of ours
             return False
+
+    def bind_named(self, namespace: MutableMapping[str, Any], base: str, value: Any) -> str:
+        """Put ``value`` under ``base`` (or ``base_2``, ... when ``base`` holds the user's
+        own value); returns the name used."""
+        name, i = base, 1
+        while name in namespace and not self._replaceable(namespace[name]):
+            if namespace[name] is value:
+                return name
+            i += 1
+            name = f"{base}_{i}"
+        namespace[name] = value
+        with suppress(TypeError):
+            self._ours.add(value)
+        return name
 
     def bind(self, namespace: MutableMapping[str, Any], model: Any) -> tuple[str, str]:
         """Put ``model`` into ``namespace``; returns the name used and a one-line note."""

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["NAN_REPORT", "NanReport", "PostMortem", "diagnose", "grad_norm"]
+__all__ = ["NAN_REPORT", "NanReport", "PostMortem", "diagnose", "grad_norm", "grads_finite"]
 
 NAN_REPORT = "nan_report.json"  # in the run's folder, written when a run fails on NaN
 
@@ -36,6 +36,13 @@ def grad_norm(params: list[torch.Tensor]) -> torch.Tensor | None:
         return None
     norms = torch._foreach_norm(grads)
     return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]))
+
+
+def grads_finite(params: list[torch.Tensor]) -> bool:
+    """Whether every gradient is finite (one read-back). Not the norm's finiteness: huge
+    but finite gradients overflow a float32 norm."""
+    checks = [torch.isfinite(p.grad).all() for p in params if p.grad is not None]
+    return not checks or bool(torch.stack(checks).all())
 
 
 def _finite(t: Any) -> bool:
@@ -210,7 +217,8 @@ def diagnose(
                 pname,
             )
     return (
-        f"replaying the batch gives a finite loss ({float(loss):.4g}): the run's state at "
+        f"replaying the batch gives a finite loss ({float(loss.detach()):.4g}): the run's "
+        "state at "
         "that step (dropout, the weights then) made it diverge",
         "lower the learning rate or set gradient clipping (--grad-clip 1)",
         None,

@@ -73,7 +73,15 @@ from tui.core.train.data.bundle import DataBundle
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
 from tui.core.train.lifecycle import register, stop_all_trainers
 from tui.core.train.loader import default_workers
-from tui.core.train.nan import HISTORY, NAN_REPORT, NanReport, PostMortem, diagnose, grad_norm
+from tui.core.train.nan import (
+    HISTORY,
+    NAN_REPORT,
+    NanReport,
+    PostMortem,
+    diagnose,
+    grad_norm,
+    grads_finite,
+)
 from tui.core.train.precision import CompileError, MixedPrecision, compile_model, cuda_math
 from tui.core.train.progress import TrainProgress
 from tui.core.train.ranges import batch_checker
@@ -470,7 +478,7 @@ class Trainer:
         def after_backward() -> bool:
             norm = grad_norm(clip_params)
             self._history.append((self._step + 1, self._stats.get("lr"), norm))
-            return not check_grads or norm is None or bool(torch.isfinite(norm))
+            return not check_grads or grads_finite(clip_params)
 
         last_flush = time.monotonic()
         # A resumed run starts inside the epoch after the last complete one, skipping the
