@@ -37,9 +37,12 @@ from typing import Any, TextIO
 
 from tui.core.builder.spec import SpecError, load_spec_file
 from tui.core.devices import default_device
-from tui.core.text import number_text
+from tui.core.text import first_line, number_text
 from tui.core.train.config import RunState, make_config
-from tui.core.train.prepare import PreparedRun, PrepareError, RunSettings, prepare_run
+from tui.core.train.distributed import Dist, from_env, record_failure
+from tui.core.train.distributed import start as start_job
+from tui.core.train.distributed import stop as stop_job
+from tui.core.train.prepare import PreparedRun, PrepareError, RunSettings, check_run, prepare_run
 from tui.core.train.progress import EpochLines, progress_text
 from tui.core.train.trainer import Trainer
 
@@ -118,15 +121,16 @@ def _resume_conflict(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _prepare(args: argparse.Namespace) -> PreparedRun:
+def _prepare(args: argparse.Namespace, dist: Dist | None = None) -> PreparedRun:
     if getattr(args, "resume", None) is not None:
         from tui.core.train.resume import resume_run
 
         problem = _resume_conflict(args)
         if problem is not None:
             raise PrepareError(problem)
-        changes = {"epochs": args.epochs, "device": getattr(args, "device", None)}
-        changes["num_threads"] = args.num_threads
+        from tui.core.train.resume import RESUME_OPTIONS
+
+        changes = {name: getattr(args, name, None) for name in RESUME_OPTIONS}
         return resume_run(args.resume, changes=changes)
     try:
         stack = load_spec_file(args.spec)
@@ -139,6 +143,7 @@ def _prepare(args: argparse.Namespace) -> PreparedRun:
         spec_path=str(args.spec),
         run_dir=args.run_dir,
         command=_command_line(args),
+        dist=dist,
     )
 
 
@@ -256,8 +261,59 @@ def run_train_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    job = from_env()
+    if job is None:
+        return _train(args, None)
+    # Under torchrun (tui.core.train.distributed): join the job, then rank 0 runs the
+    # usual command (it alone writes and prints) and the other ranks train quietly.
+    if getattr(args, "resume", None) is not None:
+        print(
+            "dltui: error: --resume: resume this run with one process "
+            "(dltui train --resume RUN_DIR), not under torchrun",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        run = _prepare(args)
+        job, args.device = start_job(job, args.device or default_device())
+    except Exception as exc:
+        print(
+            f"dltui: error: rank {job.rank} cannot join the torchrun job: {first_line(exc)}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        return _train(args, job) if job.main else _other_rank(args, job)
+    finally:
+        stop_job()
+
+
+def _other_rank(args: argparse.Namespace, job: Dist) -> int:
+    """A rank other than 0: the same checks and training, nothing written or printed
+    unless it fails (then its reason goes where rank 0 finds it)."""
+    try:
+        stack = load_spec_file(args.spec)
+        checked = check_run(settings_from_args(args), stack=stack, spec_path=str(args.spec))
+    except (PrepareError, SpecError):
+        return 2  # rank 0 has the same inputs: it says what is wrong
+    trainer = Trainer(checked.model, checked.bundle, checked.config, None, dist=job)
+    with _StopSignals(lambda signum: os._exit(128 + signum)) as signals:
+        trainer.start()
+        stopping = False
+        while not trainer.join(PROGRESS_INTERVAL):
+            if signals.signum is not None and not stopping:
+                trainer.stop()  # at the step all ranks stop at (it travels with the losses)
+                stopping = True
+    if trainer.state == RunState.FAILED:
+        record_failure(job, trainer.error or "failed")
+        print(f"dltui: rank {job.rank}: training failed: {trainer.error}", file=sys.stderr)
+        return 1
+    return 128 + signals.signum if signals.signum is not None else 0
+
+
+def _train(args: argparse.Namespace, job: Dist | None) -> int:
+    """The command on one process, or on rank 0 of a torchrun job."""
+    try:
+        run = _prepare(args, job)
     except PrepareError as exc:
         print(f"dltui: error: {exc.text(as_flag=True)}", file=sys.stderr)
         return 2

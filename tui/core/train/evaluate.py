@@ -19,6 +19,7 @@ from tui.core.text import first_line
 from tui.core.train.batches import Batches, eval_batch_bounds
 from tui.core.train.config import correct_count
 from tui.core.train.data.bundle import DataError, SampleError
+from tui.core.train.distributed import Dist, all_sum, shard
 from tui.core.train.runs import RunWriteError
 
 __all__ = ["RunEnded", "RunFailure", "evaluate", "explain_failure"]
@@ -42,6 +43,7 @@ def evaluate(
     device: torch.device,
     stop_requested: Callable[[], bool],
     autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    dist: Dist | None = None,
 ) -> tuple[float, float | None]:
     """Mean validation loss and accuracy (None for regression) over ``batches``.
 
@@ -54,7 +56,9 @@ def evaluate(
     sums: list[torch.Tensor] = []
     corrects: list[torch.Tensor] = []
     order = torch.arange(batches.n, device=batches.index_device)
-    bounds = eval_batch_bounds(batches.n, batch_size)
+    if dist is not None:  # each rank its share; the sums are added up below
+        order = shard(order, dist, equal=False)
+    bounds = eval_batch_bounds(order.shape[0], batch_size)
     source = batches.epoch(order, bounds)
     for lo, hi in bounds:
         if stop_requested():
@@ -69,6 +73,18 @@ def evaluate(
         if c is not None:
             corrects.append(c.float().reshape(()))
     model.train()
+    if dist is not None:
+        # Every rank sends the same three numbers (a rank with no batch sends zeros).
+        zero = torch.zeros((), device=device)
+        local = torch.stack(
+            [
+                torch.stack(sums).sum() if sums else zero,
+                torch.stack(corrects).sum() if corrects else zero,
+                torch.tensor(1.0 if corrects else 0.0, device=device),
+            ]
+        )
+        loss_sum, acc_sum, has_acc = all_sum(local).cpu().tolist()
+        return loss_sum / batches.n, (acc_sum / batches.n if has_acc > 0 else None)
     if not sums:
         return math.nan, None
     # One read-back for the whole validation pass: copy to the host, then convert.

@@ -31,6 +31,7 @@ from tui.core.text import first_line
 from tui.core.train.compat import check_compatible
 from tui.core.train.config import TrainConfig
 from tui.core.train.data import DataBundle, DataError, load_data
+from tui.core.train.distributed import Dist
 from tui.core.train.loader import default_workers
 from tui.core.train.runs import RunDir, environment_versions
 from tui.core.train.series import MetricPoint
@@ -156,6 +157,7 @@ def prepare_run(
     spec_path: str | None = None,
     run_dir: str | Path | None = None,
     command: list[str] | None = None,
+    dist: Dist | None = None,
 ) -> PreparedRun:
     """Check model, data and config together; create the run directory; return a run.
 
@@ -172,9 +174,16 @@ def prepare_run(
     checked = check_run(settings, stack=stack, namespace=namespace, spec_path=spec_path)
     model, bundle, config, code = checked.model, checked.bundle, checked.config, checked.code
     folder = _open_run_dir(run_dir, workspace, f"{data_label(bundle.source)}-{checked.kind}")
-    folder.write_config(
-        _run_config(settings, config, bundle, model, stack, checked.label, spec_path, command)
+    run_config = _run_config(
+        settings, config, bundle, model, stack, checked.label, spec_path, command
     )
+    if dist is not None:  # rank 0 of a torchrun job (tui.core.train.distributed)
+        run_config["distributed"] = {
+            "world_size": dist.world,
+            "backend": dist.backend,
+            "batch_per_rank": config.batch_size // dist.world,
+        }
+    folder.write_config(run_config)
     if code is None:
         code = (
             f"# This run trained the REPL variable {settings.model!r}; its printed form:\n"
@@ -182,7 +191,7 @@ def prepare_run(
             + "\n"
         )
     folder.write_model_code(code)
-    trainer = Trainer(model, bundle, config, folder)
+    trainer = Trainer(model, bundle, config, folder, dist=dist)
     return PreparedRun(trainer, folder, bundle.description, bundle.task)
 
 

@@ -70,6 +70,7 @@ from tui.core.train.config import (
     make_loss,
 )
 from tui.core.train.data.bundle import DataBundle
+from tui.core.train.distributed import FLUSH_STEPS, Dist, all_sum, broadcast_flag, shard
 from tui.core.train.evaluate import RunEnded, RunFailure, evaluate, explain_failure
 from tui.core.train.lifecycle import register, stop_all_trainers
 from tui.core.train.loader import default_workers
@@ -120,6 +121,7 @@ class Trainer:
         buffer: MetricBuffer | None = None,
         flush_interval: float = 0.25,
         resume: ResumePoint | None = None,
+        dist: Dist | None = None,
     ) -> None:
         # loss="auto" (the default) becomes the usual loss for the data's task.
         config = config.for_task(bundle.task)
@@ -128,6 +130,9 @@ class Trainer:
         self.bundle = bundle
         self.config = config
         self.run_dir = run_dir
+        # A torchrun job (tui.core.train.distributed): this rank's share of each batch.
+        self.dist = dist
+        self._batch = config.batch_size // dist.world if dist is not None else config.batch_size
         self.buffer = buffer if buffer is not None else MetricBuffer()
         self.flush_interval = flush_interval
         self.traceback: str | None = None  # the full traceback of a failure, for a log
@@ -165,7 +170,9 @@ class Trainer:
         self._epoch = 0
         self._epochs_done = 0
         n_train = len(bundle.train)  # type: ignore[arg-type]
-        self._steps_per_epoch = len(batch_bounds(n_train, config.batch_size))
+        if dist is not None:
+            n_train //= dist.world  # every rank an equal share of each epoch
+        self._steps_per_epoch = len(batch_bounds(n_train, self._batch))
         self._schedule = Schedule(
             config.schedule,
             total_steps=self._steps_per_epoch * config.epochs,
@@ -428,6 +435,20 @@ class Trainer:
         if resume is not None:
             self._amp.load_state_dict(resume.grad_scaler)
         self._forward = self.model
+        if self.dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            from tui.core.train.distributed import maybe_inject_failure
+
+            # Gradients averaged over the ranks in backward; the parameters broadcast
+            # from rank 0 here, so every rank starts from the same weights.
+            cuda = self._device.type == "cuda"
+            self._forward = DistributedDataParallel(
+                self.model, device_ids=[self._device.index] if cuda else None
+            )
+            self._loss_fn = maybe_inject_failure(self.dist, self._loss_fn)
+        if cfg.compile and self.dist is not None:
+            raise RunFailure("--compile under torchrun is not supported yet: leave it out")
         if cfg.compile:
             self._forward = self._compiled()
         self._start_time = time.monotonic()
@@ -465,7 +486,8 @@ class Trainer:
     def _train(self) -> None:
         cfg = self.config
         batches = self._train_batches
-        bounds = batch_bounds(batches.n, cfg.batch_size)
+        n = batches.n // self.dist.world if self.dist is not None else batches.n
+        bounds = batch_bounds(n, self._batch)
         opt = self.optimizer
         assert opt is not None
         clip_params = [p for g in opt.param_groups for p in g["params"]]
@@ -490,6 +512,8 @@ class Trainer:
                 self._epoch = epoch
             self._shuffle_state = self._generator.get_state()
             perm = torch.randperm(batches.n, generator=self._generator).to(batches.index_device)
+            if self.dist is not None:  # the same permutation on every rank, dealt out
+                perm = shard(perm, self.dist)
             self._epoch_step = skip
             self.model.train()
             source = batches.epoch(perm, bounds[skip:])
@@ -522,8 +546,14 @@ class Trainer:
                 # No .item() here: keep the value on the device until the next read-back.
                 self._pending.append(loss.detach())
                 self._pending_meta.append((self._step, epoch, time.time(), lo, hi))
-                self._window = (self._window[0], self._window[1] + (hi - lo))
-                if time.monotonic() - last_flush >= self.flush_interval:
+                # Samples of every rank: the job's throughput, not this rank's.
+                world = self.dist.world if self.dist is not None else 1
+                self._window = (self._window[0], self._window[1] + (hi - lo) * world)
+                if (
+                    len(self._pending) >= FLUSH_STEPS
+                    if self.dist is not None
+                    else time.monotonic() - last_flush >= self.flush_interval
+                ):
                     self._flush()
                     last_flush = time.monotonic()
             skip = 0
@@ -604,7 +634,10 @@ class Trainer:
         if self._pending:
             # Copy to the host first, then convert: one call doing both raises from MPS
             # (and no float64 tensor is ever made on the device, which MPS lacks).
-            values = torch.stack(self._pending).float().cpu().tolist()
+            stacked = torch.stack(self._pending).float()
+            if self.dist is not None:
+                stacked = self._reduce_losses(stacked)
+            values = stacked.cpu().tolist()
             meta = self._pending_meta
             self._pending, self._pending_meta = [], []
             points = [
@@ -716,6 +749,18 @@ class Trainer:
         if self.run_dir is not None:
             self.run_dir.append_metrics(points)
 
+    def _reduce_losses(self, losses: torch.Tensor) -> torch.Tensor:
+        """The ranks' losses averaged, and a stop asked of any rank made everyone's (the
+        same collective at the same step on every rank)."""
+        assert self.dist is not None
+        stop = torch.tensor([1.0 if self._stop_requested else 0.0], device=losses.device)
+        both = all_sum(torch.cat([losses, stop]))
+        if float(both[-1]) > 0 and not self._stop_requested:
+            with self._cond:
+                self._stop_requested = True
+                self._cond.notify_all()
+        return both[:-1] / self.dist.world
+
     def _evaluate(self) -> tuple[float, float | None] | None:
         """Mean validation loss and accuracy; None without a validation set."""
         batches = self._val_batches
@@ -731,6 +776,7 @@ class Trainer:
             self._device,
             lambda: self._stop_requested,
             self._amp.autocast,
+            self.dist,
         )
 
     def _end_of_epoch(self, epoch: int) -> None:
@@ -745,6 +791,8 @@ class Trainer:
         due = epoch == self.config.epochs or (
             time.monotonic() - self._epoch_work_at >= self.config.eval_interval
         )
+        if self.dist is not None:  # rank 0's clock decides, for every rank
+            due = broadcast_flag(due, self._device)
         if not due:
             with self._cond:
                 self._epochs_done = epoch
@@ -872,4 +920,11 @@ class Trainer:
                 self._set_state(RunState.FAILED)
 
     def _explain(self, exc: BaseException) -> str:
+        if self.dist is not None and self.dist.main:
+            from tui.core.train.distributed import failure_of_others
+
+            # Rank 0's collective broke because another rank failed: name that one.
+            other = failure_of_others()
+            if other is not None:
+                return f"{other} (the other ranks stopped with it)"
         return explain_failure(exc, self._step, self._epoch, self.config.batch_size)
