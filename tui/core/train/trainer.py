@@ -712,6 +712,11 @@ class Trainer:
             late_by=max(0, self._step - step),
         )
         self.nan_report = report
+        if self.on_nan != "pause" and what == "loss" and step > self._step:
+            # Seen before the read-back (the per-step look): the losses so far, then the
+            # bad one, go to the metrics as a read-back would have put them.
+            self._flush()
+            self._emit([MetricPoint(step, epoch, time.time(), "train/loss", value)])
         if self.on_nan != "pause":
             kind = "NaN" if math.isnan(value) else ("infinite" if what == "loss" else "finite")
             head = {
