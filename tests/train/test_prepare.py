@@ -186,3 +186,21 @@ def test_labels():
     assert model_kind(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())) == "cnn"
     assert model_kind(nn.Sequential(nn.Linear(2, 2))) == "mlp"
     assert model_kind(nn.ReLU()) == "model"
+
+
+def test_the_form_sets_schedule_precision_compile_and_workers():
+    form = form_defaults() | {
+        "schedule": "cosine", "precision": "bf16", "compile": "on", "workers": "3",
+    }  # fmt: skip
+    config = settings_from_form(form, device="cpu").config
+    assert (config.schedule, config.precision, config.compile, config.workers) == (
+        "cosine", "bf16", True, 3,
+    )  # fmt: skip
+    blank = settings_from_form(form_defaults(), device="cpu").config
+    assert (blank.compile, blank.workers, blank.precision) == (False, None, "32")
+    with pytest.raises(PrepareError, match="workers: 'many' is not an integer"):
+        settings_from_form(form_defaults() | {"workers": "many"}, device="cpu")
+    from tui.core.train.settings import form_from_config
+
+    shown = form_from_config({"train": {"compile": True, "precision": "bf16", "workers": 2}})
+    assert (shown["compile"], shown["precision"], shown["workers"]) == ("on", "bf16", "2")

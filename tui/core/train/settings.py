@@ -20,9 +20,11 @@ from tui.core.train.config import (
     LOSS_AUTO,
     LOSSES,
     OPTIMIZERS,
+    PRECISIONS,
     TrainConfig,
     make_config,
 )
+from tui.core.train.schedule import SCHEDULES
 
 __all__ = [
     "BUILDER",
@@ -99,6 +101,11 @@ FORM_FIELDS: tuple[FormField, ...] = (
     FormField("lr", "lr", _default("lr"), "learning rate"),
     FormField("batch_size", "batch", _default("batch_size"), "batch size"),
     FormField("epochs", "epochs", _default("epochs"), "epochs"),
+    FormField("schedule", "schedule", _default("schedule"), " ".join(SCHEDULES), tuple(SCHEDULES)),
+    FormField("precision", "precision", _default("precision"), "32 bf16 fp16", PRECISIONS),
+    FormField("compile", "compile", "off", "torch.compile the model", ("off", "on")),
+    # Empty: chosen from the machine's cores when the run starts (config.json says).
+    FormField("workers", "workers", "", "auto"),
     # Empty: the REPL's device, which the app knows and the engine does not.
     FormField("device", "device", "", "REPL's device"),
 )
@@ -116,7 +123,9 @@ _CONFIG_FIELDS = {f.name: f.type for f in fields(TrainConfig)}
 
 
 def _convert(name: str, text: str) -> Any:
-    kind = {"lr": float, "batch_size": int, "epochs": int}.get(name, str)
+    if name == "compile":
+        return text == "on"
+    kind = {"lr": float, "batch_size": int, "epochs": int, "workers": int}.get(name, str)
     if kind is str:
         return text
     try:
@@ -175,6 +184,9 @@ def form_from_config(config: Mapping[str, Any] | None) -> dict[str, str]:
         out["data"] = config["data"]
     for f in FORM_FIELDS:
         value = train.get(f.name)
+        if f.name == "compile" and isinstance(value, bool):
+            out[f.name] = "on" if value else "off"
+            continue
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             continue
         out[f.name] = number_text(value, "g") if isinstance(value, float) else str(value)
