@@ -14,7 +14,10 @@ device, the same model, data and batch size:
 - peak GPU memory of the run, and the memory still held after it ended (allocated and
   reserved, against what was held before it started);
 - the checkpoint round trip: the last checkpoint loaded in a CPU-only child process
-  (``CUDA_VISIBLE_DEVICES=""``) with ``torch.load(path, weights_only=True)``.
+  (``CUDA_VISIBLE_DEVICES=""``) with ``torch.load(path, weights_only=True)``;
+- samples/s of the same run in bf16 and fp16 (autocast; fp16 with its GradScaler);
+- with more than one GPU, ``torchrun --nproc-per-node <GPUs> -m tui train`` (DDP over
+  nccl): its samples/s and final accuracy against the one-GPU run.
 
 Nothing here is a test: figures are printed, not judged, except that a failed CUDA test
 or a checkpoint that does not load makes the exit status 1.
@@ -77,7 +80,9 @@ def bare_loop(device: torch.device, bundle) -> float:
     return EPOCHS * n / (time.perf_counter() - start)
 
 
-def dltui_run(device: torch.device, bundle, workspace: Path) -> dict[str, float]:
+def dltui_run(
+    device: torch.device, bundle, workspace: Path, precision: str = "32"
+) -> dict[str, float]:
     """dltui's trainer in this thread, with synchronisations counted."""
     cuda = device.type == "cuda"
     if cuda:
@@ -86,7 +91,9 @@ def dltui_run(device: torch.device, bundle, workspace: Path) -> dict[str, float]
         torch.cuda.reset_peak_memory_stats(device)
         torch.cuda.set_sync_debug_mode("warn")
     run_dir = RunDir.create(workspace, label="gpu-check")
-    config = TrainConfig(device=str(device), epochs=EPOCHS, batch_size=BATCH, lr=1e-3)
+    config = TrainConfig(
+        device=str(device), epochs=EPOCHS, batch_size=BATCH, lr=1e-3, precision=precision
+    )
     trainer = Trainer(model(), bundle, config, run_dir)
     start = time.perf_counter()
     try:
@@ -106,6 +113,7 @@ def dltui_run(device: torch.device, bundle, workspace: Path) -> dict[str, float]
         "steps": steps,
         "syncs": syncs,
         "samples_per_s": steps * BATCH / elapsed,
+        "val_accuracy": trainer.progress.val_accuracy,
         "run_dir": str(run_dir.path),
     }
     if cuda:
@@ -135,6 +143,37 @@ def checkpoint_round_trip(run_dir: str) -> tuple[bool, str]:
     )
     text = (out.stdout or out.stderr).strip().splitlines()
     return out.returncode == 0, text[-1] if text else f"exit {out.returncode}"
+
+
+def ddp_run(gpus: int, samples: int, workspace: Path) -> tuple[float | None, str]:
+    """samples/s and the status line of a torchrun job over ``gpus`` GPUs."""
+    import json
+
+    spec = workspace / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {"format": 1, "input_shape": [2],
+             "layers": [{"type": "Linear", "in_features": 2, "out_features": HIDDEN},
+                        {"type": "ReLU"},
+                        {"type": "Linear", "in_features": HIDDEN, "out_features": HIDDEN},
+                        {"type": "ReLU"},
+                        {"type": "Linear", "in_features": HIDDEN, "out_features": 2}]}
+        )
+    )  # fmt: skip
+    run = workspace / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc-per-node", str(gpus), "-m", "tui", "train", str(spec),
+           "--data", f"spirals:n={samples}", "--val-split", "0.1", "--epochs", str(EPOCHS),
+           "--batch-size", str(BATCH), "--device", "cuda", "--run-dir", str(run)]  # fmt: skip
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    elapsed = time.perf_counter() - start
+    try:
+        status = json.loads((run / "status.json").read_text())
+    except (OSError, ValueError):
+        return None, f"exit {out.returncode}: {(out.stderr or '').strip().splitlines()[-1:]}"
+    rate = status.get("step", 0) * BATCH / elapsed  # start-up included: a lower bound
+    return rate, f"{status.get('state')}, val accuracy {status.get('val_accuracy')}"
 
 
 def mib(n: float) -> str:
@@ -173,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = dltui_run(device, bundle, Path(tmp))
         ok, line = checkpoint_round_trip(run["run_dir"])
+        mixed = {}
+        for precision in ("bf16", "fp16") if device.type == "cuda" else ("bf16",):
+            mixed[precision] = dltui_run(device, bundle, Path(tmp), precision)
+        gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+        ddp = ddp_run(gpus, args.samples, Path(tmp)) if gpus > 1 else None
     failed |= not ok
     print(f"model 2-{HIDDEN}-{HIDDEN}-2, batch {BATCH}, {EPOCHS} epochs of {len(bundle.train):,}")
     print(f"samples/s: dltui {run['samples_per_s']:,.0f}, bare loop {bare:,.0f}, ", end="")
@@ -188,6 +232,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{mib(run['held_reserved'])} reserved (the trained model stays)"
         )
     print(f"checkpoint on a CPU-only process: {'loads' if ok else 'FAILS'} ({line})")
+    for precision, r in mixed.items():
+        print(
+            f"{precision}: {r['samples_per_s']:,.0f} samples/s "
+            f"({r['samples_per_s'] / run['samples_per_s']:.2f}x float32), "
+            f"val accuracy {r['val_accuracy']}"
+        )
+    if ddp is not None:
+        rate, text = ddp
+        shown = f"{rate:,.0f} samples/s with start-up" if rate else "no figure"
+        print(f"DDP over {gpus} GPUs (torchrun, nccl): {shown}; {text}")
     return 1 if failed else 0
 
 

@@ -318,3 +318,70 @@ def test_bf16_on_cuda_finishes():
     trainer = _spirals_run(epochs=2, precision="bf16")
     trainer._run()
     assert trainer.state == "finished", trainer.error
+
+
+def test_a_dataset_through_dataloader_workers_with_pinned_memory(monkeypatch):
+    from torch.utils.data import DataLoader, Dataset
+
+    from tui.core.train.config import TrainConfig
+    from tui.core.train.data.bundle import DataBundle
+    from tui.core.train.trainer import Trainer
+
+    class Samples(Dataset):
+        def __len__(self):
+            return 512
+
+        def __getitem__(self, i):
+            return torch.tensor([float(i % 7), float(i % 5)]), torch.tensor(i % 2)
+
+    made = {}
+    real_init = DataLoader.__init__
+
+    def recording_init(self, *args, **kwargs):
+        made.update(kwargs)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(DataLoader, "__init__", recording_init)
+    bundle = DataBundle(
+        train=Samples(), val=None, task="classification", num_classes=2, input_shape=(2,),
+        target_shape=(), description="samples", source="repl",
+    )  # fmt: skip
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    config = TrainConfig(device="cuda", epochs=2, loss="cross_entropy", workers=2)
+    trainer = Trainer(model, bundle, config)
+    trainer._run()
+    assert trainer.state == "finished", trainer.error
+    assert made["pin_memory"] is True and made["num_workers"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_torchrun_over_two_gpus_with_nccl(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {"format": 1, "input_shape": [2],
+             "layers": [{"type": "Linear", "in_features": 2, "out_features": 64},
+                        {"type": "ReLU"},
+                        {"type": "Linear", "in_features": 64, "out_features": 2}]}
+        )
+    )  # fmt: skip
+    run = tmp_path / "run"
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "tui", "train", str(spec), "--data", "spirals", "--epochs", "20",
+         "--lr", "0.02", "--batch-size", "32", "--device", "cuda", "--run-dir", str(run)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["distributed"]["backend"] == "nccl"
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "finished" and status["val_accuracy"] >= 0.9
