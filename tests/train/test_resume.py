@@ -290,3 +290,24 @@ print("leaving", flush=True)
     assert proc.returncode == 0, proc.stderr
     assert "terminate called" not in proc.stderr
     assert read_status(tmp_path / "runs" / "script")["state"] == "stopped"
+
+
+def test_two_resumes_of_one_run_at_once_are_refused_but_one(tmp_path):
+    run = prepare(tmp_path, "twice")
+    stop_at(run.trainer, 4)
+    first = resume_run(run.run_dir.path)  # holds the run's writer lock until it ends
+    with pytest.raises(PrepareError, match="being written by another process"):
+        resume_run(run.run_dir.path)
+    finish(first.trainer)
+    assert first.trainer.state == "finished", first.trainer.error
+    # Once it ended, the run is free again (here: finished, so refused for that reason).
+    with pytest.raises(PrepareError, match="has finished"):
+        resume_run(run.run_dir.path)
+    # The same --run-dir given to two runs at once: the second is refused too.
+    from tui.core.train.runs import RunDir
+
+    free = tmp_path / "free"
+    holder = RunDir.at(free)
+    with pytest.raises(FileExistsError, match="another process"):
+        RunDir.at(free)
+    holder.close()

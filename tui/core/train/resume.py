@@ -35,6 +35,7 @@ from tui.core.train.prepare import PreparedRun, check_run
 from tui.core.train.runs import (
     METRICS,
     MetricsReader,
+    RunBusy,
     RunDir,
     RunWriteError,
     checkpoint_name,
@@ -114,6 +115,10 @@ def resume_run(
             )
 
     run_dir = RunDir(folder)
+    try:
+        run_dir.claim()  # one resume at a time: a second one is refused here
+    except RunBusy as exc:
+        raise PrepareError(f"--resume: {exc}: wait for it to end") from None
     try:
         run_dir.remove_temp_files()
         # No checkpoint: the run starts again, so its earlier points go too.

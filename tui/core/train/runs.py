@@ -26,6 +26,7 @@ monitor can list runs before torch has loaded; only the checkpoint functions imp
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -157,6 +158,10 @@ def _slug(text: str) -> str:
     return _SLUG.sub("-", text).strip("-.")[:40]
 
 
+class RunBusy(RuntimeError):
+    """Another process writes this run directory now."""
+
+
 def cpu_copy(obj: Any) -> Any:
     """``obj`` with every tensor inside dicts, lists and tuples replaced by a detached CPU
     copy (a CPU tensor is kept as it is)."""
@@ -189,6 +194,7 @@ class RunDir:
         self._metrics_fh: Any = None
         self._last_flush = 0.0
         self._lock = threading.Lock()
+        self._writer_fd: int | None = None  # the folder's flock while we write
 
     # -- creation ------------------------------------------------------------------------
 
@@ -231,7 +237,44 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"{path} is a file, not a folder")
         path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        run = cls(path)
+        # Two processes given the same --run-dir at once: the second is refused.
+        try:
+            run.claim()
+        except RunBusy as exc:
+            raise FileExistsError(f"{path}: {exc}: choose another --run-dir") from None
+        return run
+
+    def claim(self) -> None:
+        """Become the one writer of this run: an exclusive ``flock`` on the folder itself
+        (no lock file to leave behind), held until :meth:`close`; the kernel drops it
+        when the process dies, ``kill -9`` included. Two resumes of one run started
+        together would otherwise both write.
+
+        Raises:
+            RunBusy: another process (or another RunDir here) writes this run now.
+        """
+        if self._writer_fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform: the status check must do
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunBusy(
+                f"run {self.path.name} is being written by another process right now"
+            ) from None
+        self._writer_fd = fd
+
+    def _release(self) -> None:
+        fd, self._writer_fd = self._writer_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # closing the descriptor drops the flock
 
     @property
     def name(self) -> str:
@@ -343,6 +386,7 @@ class RunDir:
         ``discard_on_error``, lines that cannot be written (a full disk) are dropped
         instead of raising: for a run that has failed already."""
         with self._lock:
+            self._release()
             fh, self._metrics_fh = self._metrics_fh, None
             if fh is None:
                 return
