@@ -1,24 +1,29 @@
 """The hostile corpus (tests/repl/hostile_inputs.py) driven through the app with Pilot.
 
 One app for the whole corpus, inputs submitted one after another as a user would paste
-them: after each, ``1+1`` evaluates and shows 2, the app is still running, and no
-terminal control character reached the transcript. A second app checks what is about
-the screen beyond that: Tab on an object whose ``__dir__`` loops, output of a thread
-that prints after its submission ended.
+them, while a run trains in the monitor and the terminal is resized every ten inputs:
+after each, ``1+1`` evaluates and shows 2, the app is still running, and no terminal
+control character reached the transcript; at the end the run is still training. A
+second app checks what is about the screen beyond that: Tab on an object whose
+``__dir__`` loops, output of a thread that prints after its submission ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
 import pytest
+import textual.pilot
 from conftest import press_tab, submit, wait_repl, wait_until
 from hostile_inputs import HOSTILE
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tui.app import DltuiApp
+from tui.core.train.trainer import Trainer
+from widgets.monitor.pane import MonitorPane
 from widgets.repl.input import ReplInput
 from widgets.repl.output import ReplOutput
 
@@ -58,14 +63,49 @@ async def evaluates(pilot: Pilot, app: DltuiApp) -> None:
     assert "2" in plain[last_input + 1 :], plain[last_input:]
 
 
-async def test_hostile_corpus_leaves_the_app_answering(make_app: AppFactory) -> None:
+SIZES = [(80, 24), (120, 40), (100, 30), (60, 20)]
+
+
+async def start_a_long_run(pilot: Pilot, app: DltuiApp) -> Trainer:
+    """A run in the monitor, started by keys, that lasts longer than the corpus."""
+    await pilot.press("f4")
+    pane = app.query_one(MonitorPane)
+    await wait_until(pilot, lambda: pane.ready and pane.plot is not None, "the monitor")
+    app.query_one("#train-epochs", Input).value = "100000"
+    pane.focus_default()
+    await pilot.press("s")
+    await wait_until(pilot, lambda: pane.trainer is not None, "the run to start")
+    trainer = pane.trainer
+    assert trainer is not None
+    await wait_until(pilot, lambda: trainer.progress.step > 0, "the first steps")
+    await pilot.press("f2")
+    return trainer
+
+
+async def short_idle_wait(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
+    """Pilot's wait after each key, without waiting for the process to go idle: with a
+    run training it never does, and every key would cost the full second (a harness
+    cost only; every wait here is on a condition)."""
+    await asyncio.sleep(0.02)
+
+
+async def test_hostile_corpus_leaves_the_app_and_its_run_answering(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hostile input, with a run training in the monitor and the terminal resized
+    as it goes: the app answers, and the run is still training at the end."""
     assert len(HOSTILE) >= 100
+    monkeypatch.setattr(textual.pilot, "wait_for_idle", short_idle_wait)
     app = make_app()
     output_entries = 0
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_session(pilot)
+        trainer = await start_a_long_run(pilot, app)
+        steps = trainer.progress.step
         output = app.query_one(ReplOutput)
-        for name, source, needs_interrupt in HOSTILE:
+        for i, (name, source, needs_interrupt) in enumerate(HOSTILE):
+            if i % 10 == 0:
+                await pilot.resize_terminal(*SIZES[(i // 10) % len(SIZES)])
             started = time.monotonic()
             await paste_and_run(pilot, source)
             if needs_interrupt:
@@ -81,6 +121,11 @@ async def test_hostile_corpus_leaves_the_app_answering(make_app: AppFactory) -> 
             assert time.monotonic() - started < 60, f"{name} took too long"
         assert app.screen is app.screen_stack[0]
         assert output.size.height > 0 and app.query_one(ReplInput).size.height > 0
+        # The run lived through all of it, and kept training.
+        assert trainer.state == "running", trainer.error
+        assert trainer.progress.step > steps
+        trainer.stop()
+        assert trainer.join(60) and trainer.state == "stopped", trainer.error
 
 
 async def test_tab_on_a_looping_dir_and_late_thread_output(make_app: AppFactory) -> None:
