@@ -64,16 +64,8 @@ def test_warmup_is_linear_then_the_schedule():
     assert warm[:5] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
 
 
-def lr_points(trainer: Trainer) -> dict[int, float]:
-    return {p.step: p.value for p in trainer.buffer.drain() if p.name == "lr"}
-
-
-@pytest.mark.parametrize("kind", SCHEDULES)
-def test_the_trainer_follows_the_schedule(kind: str):
-    bundle = load_data("spirals:n=200").split(0.2, seed=0)
-    config = TrainConfig(epochs=4, batch_size=16, lr=0.01, schedule=kind, warmup_steps=0)
-    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
-    trainer = Trainer(model, bundle, config, flush_interval=0.0)  # a read-back every step
+def run_recording_lrs(trainer: Trainer) -> list[float]:
+    """Run ``trainer`` in this thread; the lr of every optimizer step it took."""
     seen: list[float] = []
     real_step = torch.optim.Adam.step
 
@@ -86,6 +78,20 @@ def test_the_trainer_follows_the_schedule(kind: str):
         trainer._run()
     finally:
         torch.optim.Adam.step = real_step  # type: ignore[method-assign]
+    return seen
+
+
+def lr_points(trainer: Trainer) -> dict[int, float]:
+    return {p.step: p.value for p in trainer.buffer.drain() if p.name == "lr"}
+
+
+@pytest.mark.parametrize("kind", SCHEDULES)
+def test_the_trainer_follows_the_schedule(kind: str):
+    bundle = load_data("spirals:n=200").split(0.2, seed=0)
+    config = TrainConfig(epochs=4, batch_size=16, lr=0.01, schedule=kind, warmup_steps=0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    trainer = Trainer(model, bundle, config, flush_interval=0.0)  # a read-back every step
+    seen = run_recording_lrs(trainer)
     assert trainer.state == "finished", trainer.error
     steps = trainer.progress.step
     want = ours(kind, steps, per_epoch=steps // 4, lr=0.01, step_epochs=10)
@@ -156,18 +162,7 @@ def test_resume_continues_the_schedule_and_its_scale(tmp_path: Path):
     assert t.join(TIMEOUT) and t.state == "stopped"
 
     again = resume_run(run.run_dir.path)
-    seen: list[float] = []
-    real_step = torch.optim.Adam.step
-
-    def recording_step(opt, *a, **k):
-        seen.append(opt.param_groups[0]["lr"])
-        return real_step(opt, *a, **k)
-
-    torch.optim.Adam.step = recording_step  # type: ignore[method-assign]
-    try:
-        again.trainer._run()
-    finally:
-        torch.optim.Adam.step = real_step  # type: ignore[method-assign]
+    seen = run_recording_lrs(again.trainer)
     assert again.trainer.state == "finished", again.trainer.error
     total = schedule.total_steps
     # Steps 15.. go on with the schedule, still at half its level.
