@@ -157,3 +157,28 @@ def test_headless_train_exits_1_with_the_report(tmp_path: Path, capsys):
     report = json.loads((run / NAN_REPORT).read_text())
     assert report["step"] >= 1 and report["where"]
     assert read_status(run)["state"] == "failed"
+
+
+def test_non_finite_weights_never_replace_the_last_good_checkpoint(tmp_path: Path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 2, generator=g)
+    run_dir = RunDir.create(tmp_path, label="keep")
+    model = net()
+    trainer = Trainer(
+        model, bundle(x, (x[:, 0] > 0).long()), TrainConfig(epochs=3, batch_size=16), run_dir
+    )
+    trainer.on_nan = "pause"
+    trainer.pause()
+    for _ in range(16):  # one whole epoch: its end writes checkpoint-last.pt
+        trainer.step_once()
+    trainer.start()
+    # The epoch's end (its checkpoint) comes after its last step: wait for it.
+    assert trainer.wait_for(lambda t: t.progress.epochs_done == 1, TIMEOUT)
+    good = torch.load(run_dir.path / "checkpoint-last.pt", weights_only=True)
+    with torch.no_grad():
+        model[0].weight.fill_(float("nan"))  # the weights blow up
+    trainer.stop()  # a stop writes a checkpoint, but not of these weights
+    assert trainer.join(TIMEOUT) and trainer.state == "stopped"
+    kept = torch.load(run_dir.path / "checkpoint-last.pt", weights_only=True)
+    assert kept["step"] == good["step"] == 16 and trainer.checkpoint_skipped
+    assert torch.isfinite(kept["model"]["0.weight"]).all()

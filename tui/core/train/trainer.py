@@ -142,6 +142,7 @@ class Trainer:
         # A non-finite loss or gradient: "fail" the run with a report (dltui train), or
         # "pause" it with a post-mortem for the REPL (the monitor sets this).
         self.on_nan = "fail"
+        self.checkpoint_skipped = False  # a checkpoint not written: the weights were not finite
         self.nan_report: NanReport | None = None
         self.post_mortem: PostMortem | None = None
         self._history: deque[tuple[int, float | None, torch.Tensor | None]] = deque(maxlen=HISTORY)
@@ -849,6 +850,11 @@ class Trainer:
         """Write checkpoint ``kind`` with everything :mod:`~tui.core.train.resume` needs;
         ``epochs_done`` counts the epochs complete with their validation."""
         assert self.run_dir is not None
+        # Weights that went non-finite never replace a checkpoint: the last good one is
+        # what a resume (or the user) needs after a divergence.
+        if not all(bool(torch.isfinite(p.detach()).all()) for p in self.model.parameters()):
+            self.checkpoint_skipped = True
+            return
         # Inside an epoch, the shuffling state to keep is the one from before its
         # permutation (the resumed run redraws it and skips the batches done); after a
         # complete epoch, the generator's current state.
