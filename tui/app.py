@@ -24,7 +24,7 @@ from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Static
 from textual.worker import Worker, WorkerState
 
 from tui import __version__
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from widgets.builder.pane import StackBuilder
     from widgets.monitor.fitting import FitStack
     from widgets.monitor.pane import MonitorPane
+from widgets.common.focus import focus_now
+from widgets.common.footer import KeysFooter
 from widgets.common.status_line import StatusLine, SystemFeed
 from widgets.common.terminal import terminal_driver
 from widgets.repl.input import ReplInput
@@ -165,7 +167,7 @@ class DltuiApp(App[int]):
             # styling their widgets would delay it by a third.
             yield ReplPane(self.session, self.history, id="repl")
         yield StatusLine(id="status")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.title = f"dltui {__version__}"
@@ -317,7 +319,7 @@ class DltuiApp(App[int]):
         switcher.current = pane_id
         self.query_one("#pane-tabs", Static).update(self._tabs_text(pane_id))
         if pane_id == "repl":
-            self.query_one(ReplInput).focus()
+            focus_now(self.query_one(ReplInput))
         elif pane_id == "builder":
             self.builder_pane.focus_table()
         elif pane_id == "monitor":

@@ -34,7 +34,7 @@ from tui.app import DltuiApp
 from tui.core.repl import inspect as summary
 from tui.core.repl.history import History
 from tui.core.repl.inspect import describe_namespace, memory_by_device
-from tui.core.text import human_bytes, shape_text
+from tui.core.text import compact_count, human_bytes, shape_text
 from widgets.common.help_screen import HelpScreen
 from widgets.common.status_line import StatusLine
 from widgets.repl.history_search import HistorySearchScreen
@@ -72,7 +72,8 @@ def expected_row(obj: object) -> list[str]:
         shape, dtype, device = tuple(obj.shape), str(obj.dtype).removeprefix("torch."), "cpu"
         numel, nbytes = obj.numel(), obj.numel() * obj.element_size()
         grad = "requires_grad" if obj.requires_grad else ""
-    return [shape_text(shape), dtype, device, grad, f"{numel:,}", human_bytes(nbytes)]
+    row = [shape_text(shape), dtype, device, human_bytes(nbytes), compact_count(numel), grad]
+    return row if grad else row[:-1]  # the grad column is shown only when a row has one
 
 
 # -- the seed's walkthrough --
@@ -491,9 +492,11 @@ async def test_inspector_shows_modules_and_parameters(make_app: AppFactory) -> N
         await run_code(pilot, app, "w = model[0].weight")
         rows = table_rows(app)
         params = 3 * 4 + 4 + 4 + 1
-        assert rows["model"] == ["module", "float32", "cpu", f"{params} trainable", str(params),
-                                 human_bytes(params * 4)]  # fmt: skip
-        assert rows["w"][:4] == ["(4, 3)", "float32", "cpu", "requires_grad"]
+        # Memory before numel, numel compact, grad last (the inspector's column order).
+        assert rows["model"] == ["module", "float32", "cpu", human_bytes(params * 4),
+                                 str(params), f"{params} trainable"]  # fmt: skip
+        assert rows["w"][:3] == ["(4, 3)", "float32", "cpu"]
+        assert rows["w"][-1] == "requires_grad"
         # The weight is in the model: the cpu total counts it once.
         totals = text_of(app.query_one("#mem-totals", Static))
         assert totals == f"2 variables   cpu: {human_bytes(params * 4)}"

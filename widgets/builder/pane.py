@@ -25,6 +25,7 @@ from textual.widgets import Static
 
 from widgets.builder.table import LayerTable, error_text, head_text, totals_text
 from widgets.common.dialogs import Choice, CodeDialog, PickerDialog, PromptDialog
+from widgets.common.focus import focus_now
 
 if TYPE_CHECKING:
     from tui.core.builder.edits import Change, StackEditor
@@ -136,7 +137,7 @@ class StackBuilder(Vertical, can_focus=False):
         return self.query_one("#stack", LayerTable)
 
     def focus_table(self) -> None:
-        self.table.focus()
+        focus_now(self.table)
 
     # -- start-up --
     def engine_ready(self) -> None:

@@ -62,16 +62,29 @@ class LossPlot(PlotextPlot):
         # The last figure built: (size, its lines as ANSI text, the Text render shows).
         # draw() compares lines with it, to repaint only the rows that changed.
         self._built: tuple[Size, list[str], Text] | None = None
+        # The bottom row, drawn here and not by plotext: the legend on the left, the x
+        # axis's name on the right. plotext's own legend sits over the data and, with a
+        # right axis in use, prefixes each entry with side glyphs (``L ▞▞ val``).
+        self._legend: list[tuple[str, str]] = []  # (label, colour)
+        self._xname = "step"
 
     def _build(self) -> list[str]:
-        """Build the figure at the widget's size (what PlotextPlot.render does)."""
+        """Build the figure at the widget's size (what PlotextPlot.render does), with
+        the legend row under it."""
         width, height = self.size
-        self._plot.plotsize(width, height)
-        self._plot._set_size(width, height)  # PlotextPlot's belt and braces, kept
+        plot_height = max(1, height - 1)
+        self._plot.plotsize(width, plot_height)
+        self._plot._set_size(width, plot_height)  # PlotextPlot's belt and braces, kept
         self._plot.theme(self._get_plotext_theme_name(self.app.theme))
-        ansi = self._plot.build()
+        ansi = self._plot.build().removesuffix("\n")  # plotext ends every row with one
         lines = ansi.split("\n")
-        self._built = (self.size, lines, Text.from_ansi(ansi))
+        text = Text.from_ansi(ansi)
+        if height > 1:
+            row = legend_row(self._legend, self._xname, width)
+            lines.append(_row_key(row))
+            text.append("\n")
+            text.append_text(row)
+        self._built = (self.size, lines, text)
         return lines
 
     def render(self) -> RenderResult:
@@ -179,9 +192,11 @@ class LossPlot(PlotextPlot):
             self.refresh()
             return
         width = self.size.width
+        legend_y = len(lines) - 1 if self.size.height > 1 else -1
         for y, (before, after) in enumerate(zip(old[1], lines, strict=True)):
             if before != after:
-                x0, x1 = _changed_span(before, after, width)
+                # The legend row is not ANSI text: repainted whole (it rarely changes).
+                x0, x1 = (0, width) if y == legend_y else _changed_span(before, after, width)
                 self.refresh(Region(x0, y, x1 - x0, 1))
 
     def _draw(self, data: PlotData) -> None:
@@ -193,9 +208,10 @@ class LossPlot(PlotextPlot):
         width = max(10, self.size.width - 12)
         spe = data.steps_per_epoch
         self._wall0 = _earliest_time([data.train, data.val, *data.overlays.values()])
-        plt.xlabel(
-            {"step": "step", "epoch": "epoch", "time": "seconds", "wall": "clock time"}[self.xaxis]
-        )
+        self._xname = {"step": "step", "epoch": "epoch", "time": "seconds", "wall": "clock time"}[
+            self.xaxis
+        ]
+        self._legend = []
         has_data = False
         # Steady axes: the x bounds (and so the columns the points are binned into) hold
         # while the data stays inside, so a new point redraws the last columns, not all.
@@ -211,13 +227,16 @@ class LossPlot(PlotextPlot):
         for i, (name, series) in enumerate(data.overlays.items()):
             if len(series):
                 xs, ys = self._points(series, width, True, spe, axis)
-                self._line(xs, ys, color=OVERLAY_COLORS[i % len(OVERLAY_COLORS)], label=name[:24])
+                color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+                self._line(xs, ys, color=color)
+                self._legend.append((name[:24], color))
                 has_data = True
         if data.train is not None and len(data.train):
             xs, ys = self._points(data.train, width, False, spe, axis)
             self._line(xs, ys, color="gray", marker="dot")
             xs, ys = self._points(data.train, width, True, spe, axis)
-            self._line(xs, ys, color="cyan", label="train (smoothed)")
+            self._line(xs, ys, color="cyan")
+            self._legend.append(("train (smoothed)", "cyan"))
             has_data = True
         if data.val is not None and len(data.val):
             vx = data.val.times - (
@@ -230,9 +249,8 @@ class LossPlot(PlotextPlot):
                 if self.xaxis in ("time", "wall")
                 else self._x(data.val, data.val.steps.astype(float), spe)
             )
-            self._line(
-                np.asarray(xs, float), data.val.values, color="orange", marker="hd", label="val"
-            )
+            self._line(np.asarray(xs, float), data.val.values, color="orange", marker="hd")
+            self._legend.append(("val", "yellow"))  # plotext's "orange" is ANSI colour 3
         if data.accuracy is not None and len(data.accuracy):
             xs = self._x(data.accuracy, data.accuracy.steps.astype(float), spe)
             if self.xaxis in ("time", "wall"):
@@ -251,8 +269,8 @@ class LossPlot(PlotextPlot):
                 yside="right",
                 color="green",
                 marker="hd",
-                label="val acc",
             )
+            self._legend.append(("val acc (right)", "green"))
         if self._y_range is not None:
             lo, hi = self._steady("y log" if self.logy else "y lin", *self._y_range, 0.0)
             plt.ylim(lo, hi)
@@ -286,6 +304,32 @@ class LossPlot(PlotextPlot):
 
 
 X_HEADROOM = 0.5  # room on the right of the x axis for the points to come
+
+
+def legend_row(entries: list[tuple[str, str]], xname: str, width: int) -> Text:
+    """One row: ``━ train (smoothed)  ━ val`` in the lines' colours on the left, the x
+    axis's name centred when there is room, else at the right; cut to ``width``, the
+    name kept and the legend cut at an entry's end, never mid-word."""
+    legend = Text()
+    for label, color in entries:
+        entry = Text.assemble(("━ ", color), label)
+        gap = 2 if legend else 0
+        if legend.cell_len + gap + entry.cell_len + 1 + len(xname) > width:
+            break
+        if legend:
+            legend.append("  ")
+        legend.append_text(entry)
+    name_at = max(legend.cell_len + 1, (width - len(xname)) // 2)
+    if name_at + len(xname) > width:
+        name_at = max(legend.cell_len + 1, width - len(xname))
+    row = legend + Text(" " * (name_at - legend.cell_len)) + Text(xname)
+    row.truncate(width)
+    return row
+
+
+def _row_key(row: Text) -> str:
+    """A row's text and colours as one string, to tell whether it changed."""
+    return row.plain + repr([(s.start, s.end, str(s.style)) for s in row.spans])
 
 
 def _changed_span(before: str, after: str, width: int) -> tuple[int, int]:

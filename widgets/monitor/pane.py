@@ -33,6 +33,7 @@ from tui.core.text import first_line
 from tui.core.train.config import RunState
 from tui.core.train.handoff import ModelHandoff
 from tui.core.train.settings import BUILDER, PrepareError, RunSettings, settings_from_form
+from widgets.common.focus import focus_now
 from widgets.common.text_update import set_text
 from widgets.monitor.fitting import FitOffer, fit_hint
 from widgets.monitor.keys import MONITOR_BINDINGS
@@ -136,7 +137,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self.set_interval(PLOT_EVERY, self._plot_tick)
 
     def focus_default(self) -> None:
-        self.query_one(RunsTable).focus()
+        focus_now(self.query_one(RunsTable))
 
     def engine_ready(self) -> None:
         self.ready = True
@@ -253,7 +254,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self.series = self._new_series()
         self._add_points(run.history)  # a resumed run's points up to its checkpoint
         self._steps_per_epoch = max(1, run.trainer.progress.steps_per_epoch)
-        self._message(f"training into {run.run_dir.path} ({run.description})")
+        self._message(f"training into {_short(run.run_dir.path)} ({run.description})")
         # A non-finite loss pauses the run for a post-mortem in the REPL (_post_mortem).
         run.trainer.on_nan = "pause"
         self._post_mortem_shown = None
@@ -436,7 +437,8 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
             self._message(f"run failed: {t.error}", error=True)
         else:  # never over the user's own `model`: see tui.core.train.handoff
             name, note = self.handoff.bind(self.session.namespace, t.model)
-            self._message(f"run {t.state}; {note}; run dir {self.run_dir}")
+            where = _short(self.run_dir) if self.run_dir is not None else "?"
+            self._message(f"run {t.state}; {note}; run dir {where}")
         self._summary = ""
         self.post_message(self.ProgressSummary(""))
         self.post_message(self.RunEnded(t.state, name))
@@ -548,3 +550,12 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self.overlays[name] = series
         self._redraw()
         self.action_refresh_runs()
+
+
+def _short(path: Path) -> str:
+    """``runs/2026-12-02_0337-spirals`` for a run under the working folder: the message
+    row is one line, and a full /tmp/... path filled it before the run's own name."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select
 
 from tui.core.train.settings import FORM_FIELDS
+from widgets.common.focus import focus_now
 
 
 class RunForm(Vertical):
@@ -74,4 +75,4 @@ class RunForm(Vertical):
             widget.disabled = read_only
 
     def focus_first(self) -> None:
-        self.query_one(f"#train-{FORM_FIELDS[0].name}").focus()
+        focus_now(self.query_one(f"#train-{FORM_FIELDS[0].name}"))

@@ -1,6 +1,6 @@
 """The inspector beside the REPL: every tensor, Parameter, array and module in the namespace.
 
-A table row per variable (name, shape, dtype, device, grad, numel, memory), per-device
+A table row per variable (name, shape, dtype, device, memory, numel, grad), per-device
 memory totals under it, and the detail view of the highlighted row. Keys write ready
 lines into the REPL input (``x = x.to("cuda")``): the move is visible code the user runs,
 not a hidden action.
@@ -19,11 +19,14 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from tui.core.repl.inspect import TensorStats, VarInfo
-from tui.core.text import human_bytes
+from tui.core.text import compact_count, human_bytes
+from widgets.common.focus import focus_now
 from widgets.repl.tensor_detail import TensorDetail
 
 FLOAT_DTYPES = ["float32", "float16", "bfloat16", "float64"]
-COLUMNS = ("name", "shape", "dtype", "device", "grad", "numel", "memory")
+# Memory before numel, numel compact (25M, not 25,000,000) and grad only when some row
+# has one: at 120x40 the inspector is ~54 columns and the last column was cut.
+COLUMNS = ("name", "shape", "dtype", "device", "memory", "numel", "grad")
 
 
 class Inspector(Vertical):
@@ -43,6 +46,13 @@ class Inspector(Vertical):
             "To dtype",
             id="inspector.dtype",
             tooltip="Write a line casting the selection to another dtype (again: next one)",
+        ),
+        Binding(
+            "tab",
+            "switch_focus",
+            "Detail",
+            id="inspector.detail",
+            tooltip="Move between the table and the detail view (↑/↓/PgDn scroll it)",
         ),
         Binding("escape,i", "back", "Input", id="inspector.back", tooltip="Back to the REPL input"),
     ]
@@ -107,21 +117,22 @@ class Inspector(Vertical):
                 r.shape_text if r.shape is not None else type_label(r),
                 r.dtype,
                 r.device,
-                r.grad,
-                f"{r.numel:,}",
                 human_bytes(r.nbytes),
+                compact_count(r.numel),
+                r.grad,
             )
             for r in rows
         ]
+        shown = COLUMNS if any(r.grad for r in rows) else COLUMNS[:-1]
         # Columns sized here, from the cells: DataTable measures new rows only when idle,
         # and a frame drawn before that is cached at the old widths and never redrawn
         # (a module's "8 trainable" stayed "8 tr" until the cursor moved).
         table.clear(columns=True)
-        for i, label in enumerate(COLUMNS):
+        for i, label in enumerate(shown):
             width = max([cell_len(label)] + [cell_len(row[i]) for row in cells])
             table.add_column(label, key=label, width=width)
         for row, r in zip(cells, rows, strict=True):
-            table.add_row(*row, key=r.name)
+            table.add_row(*row[: len(shown)], key=r.name)
         if previous in self.rows:
             table.move_cursor(row=table.get_row_index(previous))
         summary = "  ".join(f"{dev}: {human_bytes(n)}" for dev, n in sorted(totals.items()))
@@ -189,6 +200,17 @@ class Inspector(Vertical):
             index = (self._cycle[2] + 1) % len(lines)
         self._cycle = (info.name, what, index)
         self.post_message(self.CodeRequested(lines[index]))
+
+    def action_switch_focus(self) -> None:
+        # The detail view scrolls by keys once focused: at 80x24 its histogram and preview
+        # are below the screen's end.
+        detail = self.query_one(TensorDetail)
+        if detail.has_focus:
+            focus_now(self.table)
+            return
+        if not detail.display:  # narrow screens: the detail view is shown on demand
+            self.post_message(self.DetailToggled())
+        self.call_after_refresh(focus_now, detail)
 
     def action_back(self) -> None:
         self.post_message(self.BackRequested())

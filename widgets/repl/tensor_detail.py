@@ -22,7 +22,9 @@ class TensorDetail(VerticalScroll):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.can_focus = False
+        # Focusable (Tab from the inspector's table): the keys scroll it to the histogram
+        # and preview, which at 80x24 lie below the screen's end.
+        self.can_focus = True
         self._plot = None
         self.current: str | None = None
 

@@ -352,7 +352,9 @@ def _preview(t: Any) -> str:
         threshold=threshold,
         edgeitems=EDGE_ITEMS,
         precision=4,
-        max_line_width=60,
+        # One row a line, never wrapped by NumPy: a 2-D row of 7 shown values is ~62
+        # columns, and a row broken in two read as two rows. The view cuts what is wider.
+        max_line_width=200,
         separator=", ",
     )
     lines = text.splitlines()
