@@ -9,7 +9,10 @@ from widgets.common.status_line import cuda_memory_of, system_text
 
 def test_system_text_without_gpus() -> None:
     s = SystemSample(time=0.0, cpu_percent=12.4, process_rss_mb=410.25)
-    assert system_text(s, "cpu") == "CPU 12% RSS 410.2 MiB"
+    # Shown in coarse steps (5 %, 16 MiB), so idle jitter does not repaint the line.
+    assert system_text(s, "cpu") == "CPU 10% RSS 416.0 MiB"
+    jitter = SystemSample(time=0.0, cpu_percent=11.1, process_rss_mb=411.9)
+    assert system_text(jitter, "cpu") == system_text(s, "cpu")
     assert system_text(SystemSample(time=0.0)) == ""
     assert cuda_memory_of(s, "cuda:1") is None
 

@@ -126,6 +126,10 @@ def _cuda_index(device: str | None) -> int | None:
     return int(index) if index.isdigit() else 0
 
 
+def _steps(value: float, step: float) -> float:
+    return round(value / step) * step
+
+
 def _gb(mb: float | None) -> str:
     return "?" if mb is None else f"{mb / 1024:.1f}"
 
@@ -133,15 +137,17 @@ def _gb(mb: float | None) -> str:
 def system_text(sample: SystemSample, device: str | None = None) -> str:
     """``CPU 12% RSS 1.2 GiB │ GPU1 45% 3.2/80.0G`` (the session's GPU first): the status
     line's system figures."""
+    # Coarse steps (5 % and 16 MiB): jitter of a point or a page must not repaint the
+    # line every 2 s on an idle screen; bytes to the terminal are the budget over SSH.
     parts = []
-    cpu = [] if sample.cpu_percent is None else [f"CPU {sample.cpu_percent:.0f}%"]
+    cpu = [] if sample.cpu_percent is None else [f"CPU {_steps(sample.cpu_percent, 5):.0f}%"]
     if sample.process_rss_mb is not None:
-        cpu.append(f"RSS {human_bytes(sample.process_rss_mb * _MB)}")
+        cpu.append(f"RSS {human_bytes(_steps(sample.process_rss_mb, 16) * _MB)}")
     if cpu:
         parts.append(" ".join(cpu))
     index = _cuda_index(device)
     for g in sorted(sample.gpus, key=lambda g: g.index != index):
-        util = "?" if g.util is None else f"{g.util:.0f}%"
+        util = "?" if g.util is None else f"{_steps(g.util, 5):.0f}%"
         parts.append(f"GPU{g.index} {util} {_gb(g.memory_used_mb)}/{_gb(g.memory_total_mb)}G")
     return " │ ".join(parts)
 
