@@ -66,8 +66,17 @@ class DltuiApp(App[int]):
         Binding("f1", "help", "Help", id="app.help", tooltip="Every key of the focused pane"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_q"),
         # The pane keys are on the tab row at the top: the footer has no room for them.
+        # They are priority bindings, handled by the app before it forwards the next key:
+        # otherwise F4 reached the app only after bubbling up from the focused widget, and
+        # an s typed right behind it had already gone to the REPL's input.
         Binding(
-            "f2", "show_pane('repl')", "REPL", id="app.repl", show=False, tooltip="The tensor REPL"
+            "f2",
+            "show_pane('repl')",
+            "REPL",
+            id="app.repl",
+            show=False,
+            priority=True,
+            tooltip="The tensor REPL",
         ),
         Binding(
             "f3",
@@ -75,6 +84,7 @@ class DltuiApp(App[int]):
             "Builder",
             id="app.builder",
             show=False,
+            priority=True,
             tooltip="The layer-stack builder",
         ),
         Binding(
@@ -83,6 +93,7 @@ class DltuiApp(App[int]):
             "Monitor",
             id="app.monitor",
             show=False,
+            priority=True,
             tooltip="The training monitor",
         ),
         Binding(

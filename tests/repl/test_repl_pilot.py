@@ -225,6 +225,19 @@ async def test_output_wraps_to_the_pane_width_and_rewraps_on_resize(
         assert "word " * 40 in output.transcript  # nothing lost by re-wrapping
 
 
+async def test_a_long_input_line_is_echoed_whole_at_80_columns(make_app: AppFactory) -> None:
+    code = "total = " + " + ".join(str(i) for i in range(40))  # ~170 characters
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run_code(pilot, app, code)
+        output = app.query_one(ReplOutput)
+        width = output.scrollable_content_region.width
+        assert max(line.cell_length for line in output.lines) <= width
+        shown = "".join("".join(s.text for s in line) for line in output.lines)
+        # Wrapped over rows, every character is on screen (the echo was cut at the edge).
+        assert code.replace(" ", "") in shown.replace(" ", "").replace("...", "")
+
+
 # -- running off the UI thread: interrupt, responsiveness, the queue --
 
 

@@ -114,6 +114,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self.watch_dir: Path | None = None
         self._steps_per_epoch = 1
         self._starting = False
+        self._start_when_ready = False  # s was pressed while torch was loading
         self._post_mortem_shown: Any = None  # the trainer's post-mortem last handed over
         self._last_state: RunState | None = None
         self.handoff = ModelHandoff()
@@ -149,6 +150,9 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
             )
         self.action_refresh_runs()
         self._redraw()
+        if self._start_when_ready:
+            self._start_when_ready = False
+            self.action_start()
 
     def show_plot(self) -> None:
         """Mount the plot in its slot (once). ``dltui watch`` calls it before torch is
@@ -188,7 +192,9 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
             load = getattr(self.app, "load_engine_once", None)
             if load is not None:
                 load()
-            self.notify("torch is still loading.")
+            # A new user presses F4 then s at once: the run starts when torch is in.
+            self._start_when_ready = True
+            self._message("the run starts once torch has loaded…")
             return
         if self.training:
             self.notify("A run is already training: stop it (x) first.", severity="warning")

@@ -71,8 +71,9 @@ class ReplOutput(RichLog):
             (">>> " if i == 0 else "... ") + line for i, line in enumerate(source.split("\n"))
         )
         # No background of its own: "default" painted the terminal's default colour, a
-        # black box behind each input on the pane's surface.
-        self._add(Syntax(prompted, "python", theme="ansi_dark"), prompted)
+        # black box behind each input on the pane's surface. word_wrap: without it Syntax
+        # crops each line at the pane's edge, and the end of a long input was never shown.
+        self._add(Syntax(prompted, "python", theme="ansi_dark", word_wrap=True), prompted)
         if note:
             self.add_note(note)
 
