@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from widgets.monitor.pane import MonitorPane
 from widgets.common.focus import focus_now
 from widgets.common.footer import KeysFooter
+from widgets.common.partial_update import install as install_partial_updates
 from widgets.common.status_line import StatusLine, SystemFeed
 from widgets.common.terminal import terminal_driver
 from widgets.repl.input import ReplInput
@@ -141,6 +142,9 @@ class DltuiApp(App[int]):
     ) -> None:
         """``watch``: the paths of ``dltui watch PATH...`` (one or several), or None."""
         super().__init__()
+        # Partial repaints send only the changed cells of a line (widgets/common/
+        # partial_update.py): the plot's new points no longer resend whole rows.
+        install_partial_updates()
         self.session = Session(device)
         # Absolute from the start: REPL code may os.chdir, and a relative workspace would
         # then move with it (the builder's export wrote /model.py while saying model.py).

@@ -23,6 +23,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from tui.core.text import first_line, number_text
 from tui.core.train.config import RunState
@@ -73,8 +74,7 @@ class RunsTable(DataTable[str]):
             return
         self._live, self._live_at = live, time.monotonic()
         if live[0] in self.rows:
-            self.update_cell(live[0], "status", state.value)
-            self.update_cell(live[0], "step", str(step))
+            self.set_cells(live[0], {"status": state.value, "step": str(step)})
 
     def show(self, runs: Iterable[RunInfo], shown: Collection[str]) -> None:
         """Replace the rows, keeping the cursor's row number; ``shown`` are the names of
@@ -117,10 +117,20 @@ class RunsTable(DataTable[str]):
         else:
             for r in rows:
                 old = self._shown_rows[r.key]
-                for c in COLUMNS:
-                    if getattr(r, c) != getattr(old, c):
-                        self.update_cell(r.key, c, getattr(r, c))
+                changed = {c: getattr(r, c) for c in COLUMNS if getattr(r, c) != getattr(old, c)}
+                if changed:
+                    self.set_cells(r.key, changed)
         self._shown_rows = {r.key: r for r in rows}
+
+    def set_cells(self, row_key: str, values: dict[str, Any]) -> None:
+        """Set some cells of one row and repaint that row only. DataTable.update_cell
+        repaints the whole table: over SSH every row of it, at each step update."""
+        key = RowKey(row_key)
+        row = self._data[key]
+        for column, value in values.items():
+            row[ColumnKey(column)] = value
+        self._update_count += 1  # a key of DataTable's row render cache
+        self.refresh_row(self.get_row_index(key))
 
     def _set_value_label(self, label: str) -> None:
         column = self.columns.get("value")  # type: ignore[call-overload]
