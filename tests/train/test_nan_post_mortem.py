@@ -182,3 +182,21 @@ def test_non_finite_weights_never_replace_the_last_good_checkpoint(tmp_path: Pat
     kept = torch.load(run_dir.path / "checkpoint-last.pt", weights_only=True)
     assert kept["step"] == good["step"] == 16 and trainer.checkpoint_skipped
     assert torch.isfinite(kept["model"]["0.weight"]).all()
+
+
+def test_grads_finite_from_the_norm_and_gradient_by_gradient() -> None:
+    from tui.core.train.nan import grad_norm, grads_finite
+
+    w, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    params = [w, b]
+    w.grad, b.grad = torch.ones(3), torch.ones(2)
+    assert grads_finite(params, grad_norm(params)) and grads_finite(params)
+    b.grad = torch.tensor([1.0, float("nan")])
+    assert not grads_finite(params, grad_norm(params)) and not grads_finite(params)
+    b.grad = torch.tensor([1.0, float("-inf")])
+    assert not grads_finite(params, grad_norm(params))
+    # Huge but finite: the float32 norm overflows, the gradients are still fine.
+    b.grad = torch.tensor([3e38, 3e38])
+    norm = grad_norm(params)
+    assert norm is not None and not torch.isfinite(norm)
+    assert grads_finite(params, norm)

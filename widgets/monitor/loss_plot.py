@@ -22,15 +22,20 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from tui.core.text import compact_count, first_line
 from tui.core.train.series import MetricSeries, downsample_minmax, drop_nonpositive
+from widgets.monitor.ansi_rows import ansi_rows, changed_span, row_text
 
 OVERLAY_COLORS = ["magenta", "green", "yellow", "blue", "red"]
+_RED = Style(color="red")
 
 
 @dataclass
@@ -59,16 +64,18 @@ class LossPlot(PlotextPlot):
         self._held: dict[str, tuple[float, float]] = {}
         self._x_range: tuple[float, float] | None = None  # of everything drawn, for ticks
         self._wall0 = 0.0  # the x origin of wall-clock time: the earliest point drawn
-        # The last figure built: (size, its lines as ANSI text, the Text render shows).
-        # draw() compares lines with it, to repaint only the rows that changed.
-        self._built: tuple[Size, list[str], Text] | None = None
+        # The last figure built: (size, its rows as segments, those rows as Strips).
+        # draw() compares rows with it, to repaint only the cells that changed;
+        # render_line hands Textual the strips (no Text re-rendered at each repaint).
+        self._built: tuple[Size, list[list[Segment]], list[Strip]] | None = None
+        self._error_strips: tuple[Size, str, list[Strip]] | None = None
         # The bottom row, drawn here and not by plotext: the legend on the left, the x
         # axis's name on the right. plotext's own legend sits over the data and, with a
         # right axis in use, prefixes each entry with side glyphs (``L ▞▞ val``).
         self._legend: list[tuple[str, str]] = []  # (label, colour)
         self._xname = "step"
 
-    def _build(self) -> list[str]:
+    def _build(self) -> list[list[Segment]]:
         """Build the figure at the widget's size (what PlotextPlot.render does), with
         the legend row under it."""
         width, height = self.size
@@ -77,30 +84,65 @@ class LossPlot(PlotextPlot):
         self._plot._set_size(width, plot_height)  # PlotextPlot's belt and braces, kept
         self._plot.theme(self._get_plotext_theme_name(self.app.theme))
         ansi = self._plot.build().removesuffix("\n")  # plotext ends every row with one
-        lines = ansi.split("\n")
-        text = Text.from_ansi(ansi)
+        rows = ansi_rows(ansi)
         if height > 1:
-            row = legend_row(self._legend, self._xname, width)
-            lines.append(_row_key(row))
-            text.append("\n")
-            text.append_text(row)
-        self._built = (self.size, lines, text)
-        return lines
+            legend = legend_row(self._legend, self._xname, width)
+            rows.append(list(legend.render(self.app.console)))
+        # Under the figure's own colours, the widget's style (what Textual puts under a
+        # render()'s Text): the legend row has no background of its own.
+        base = self.rich_style
+        strips = [Strip(row).adjust_cell_length(width).apply_style(base) for row in rows[:height]]
+        self._built = (self.size, rows, strips)
+        return rows
 
-    def render(self) -> RenderResult:
+    def _ensure_built(self) -> list[Strip] | None:
+        """The figure's strips at the current size (built on a resize or the first
+        paint), or None after an error (then ``self.error`` says which)."""
         if self.error is None:
             try:
                 if self._built is None or self._built[0] != self.size:
-                    self._build()  # a resize, or the first render
+                    self._build()
                 assert self._built is not None
                 return self._built[2]
             except Exception as exc:  # plotext's, on data or sizes it cannot handle
                 self.error = f"{type(exc).__name__}: {first_line(exc)}"
+        return None
+
+    def render_line(self, y: int) -> Strip:
+        """One row of the last figure built (the Line API: Textual asks for the rows it
+        repaints, and nothing is re-rendered for them)."""
+        self._dirty_regions.clear()  # Widget.render_line's cache is not used here
+        width = self.size.width
+        try:
+            strips = self._ensure_built()
+            if strips is None:
+                strips = self._error_lines()
+            return strips[y] if y < len(strips) else Strip.blank(width)
+        except Exception as exc:  # a render error stays in this widget
+            return Strip([Segment(f"(plot row failed: {first_line(exc)})"[:width], _RED)])
+
+    def _error_lines(self) -> list[Strip]:
+        key = (self.size, self.error or "")
+        if self._error_strips is None or self._error_strips[:2] != key:
+            lines = self.app.console.render_lines(
+                self._error_text(), self.app.console.options.update_width(self.size.width)
+            )
+            self._error_strips = (*key, [Strip(line) for line in lines])
+        return self._error_strips[2]
+
+    def _error_text(self) -> Text:
         return Text(
             f"the plot could not be drawn ({self.error}); the run goes on. "
             "l toggles log-y, a changes the x axis",
             style="red",
         )
+
+    def render(self) -> RenderResult:
+        """The figure as Text (what the rows show; render_line paints them)."""
+        strips = self._ensure_built()
+        if strips is None or self._built is None:
+            return self._error_text()
+        return Text("\n").join(row_text(row) for row in self._built[1])
 
     def _x(self, series: MetricSeries, xs: np.ndarray, spe: int) -> np.ndarray:
         if self.xaxis == "epoch":
@@ -114,12 +156,17 @@ class LossPlot(PlotextPlot):
         smoothed: bool,
         spe: int,
         axis: tuple[float, float] | None = None,
+        t0: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.xaxis in ("time", "wall"):
             # Time is not linear in steps: min/max over the whole series (O(n) in NumPy,
             # a few ms for 10^6 points), still handing plotext at most 2 points a column.
-            # Relative time starts each run at 0; wall-clock time keeps runs side by side.
-            t0 = self._wall0 if self.xaxis == "wall" else (series.times[0] if len(series) else 0.0)
+            # Relative time starts each run at 0 (``t0``: the run's own start, for the
+            # validation series of a run); wall-clock time keeps runs side by side.
+            if self.xaxis == "wall":
+                t0 = self._wall0
+            elif t0 is None:
+                t0 = series.times[0] if len(series) else 0.0
             ys = series.smoothed if smoothed else series.values
             return downsample_minmax(series.times - t0, ys, width, axis)
         if axis is not None and self.xaxis == "epoch":
@@ -175,28 +222,26 @@ class LossPlot(PlotextPlot):
         self._repaint_changed()
 
     def _repaint_changed(self) -> None:
-        """Repaint only the rows whose text changed since the last figure: over SSH a
-        whole plot is several KB, a new point usually moves a few rows."""
+        """Repaint only the cells that changed since the last figure: over SSH a whole
+        plot is several KB, a new point usually moves a few cells of a few rows."""
         old = self._built
         if self.error is not None or old is None or old[0] != self.size or not self.size:
             self._built = None
             self.refresh()
             return
         try:
-            lines = self._build()
-        except Exception as exc:  # shown by render, as a render's own error
+            rows = self._build()
+        except Exception as exc:  # shown in the plot's place, as a render's own error
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
             self.refresh()
             return
-        if len(lines) != len(old[1]):
+        if len(rows) != len(old[1]):
             self.refresh()
             return
         width = self.size.width
-        legend_y = len(lines) - 1 if self.size.height > 1 else -1
-        for y, (before, after) in enumerate(zip(old[1], lines, strict=True)):
+        for y, (before, after) in enumerate(zip(old[1], rows, strict=True)):
             if before != after:
-                # The legend row is not ANSI text: repainted whole (it rarely changes).
-                x0, x1 = (0, width) if y == legend_y else _changed_span(before, after, width)
+                x0, x1 = changed_span(before, after, width)
                 self.refresh(Region(x0, y, x1 - x0, 1))
 
     def _draw(self, data: PlotData) -> None:
@@ -238,38 +283,23 @@ class LossPlot(PlotextPlot):
             self._line(xs, ys, color="cyan")
             self._legend.append(("train (smoothed)", "cyan"))
             has_data = True
+        # Validation and accuracy have a point per evaluation: thousands in a long run of
+        # short epochs. They are reduced to each column's min and max like the train loss
+        # (plotext's cost grows with the points it is handed, and this is the UI thread).
+        run_t0 = data.train.times[0] if data.train is not None and len(data.train) else 0.0
         if data.val is not None and len(data.val):
-            vx = data.val.times - (
-                data.train.times[0] if data.train is not None and len(data.train) else 0.0
-            )
-            if self.xaxis == "wall":
-                vx = data.val.times - self._wall0
-            xs = (
-                vx
-                if self.xaxis in ("time", "wall")
-                else self._x(data.val, data.val.steps.astype(float), spe)
-            )
-            self._line(np.asarray(xs, float), data.val.values, color="orange", marker="hd")
+            xs, ys = self._points(data.val, width, False, spe, axis, t0=run_t0)
+            self._line(xs, ys, color="orange", marker="hd")
             self._legend.append(("val", "yellow"))  # plotext's "orange" is ANSI colour 3
         if data.accuracy is not None and len(data.accuracy):
-            xs = self._x(data.accuracy, data.accuracy.steps.astype(float), spe)
-            if self.xaxis in ("time", "wall"):
-                t0 = data.train.times[0] if data.train is not None and len(data.train) else 0.0
-                xs = data.accuracy.times - (self._wall0 if self.xaxis == "wall" else t0)
-            xs = np.asarray(xs, float)
+            xs, ys = self._points(data.accuracy, width, False, spe, axis, t0=run_t0)
             if len(xs):
                 self._see_x(xs)
-            acc = data.accuracy.values[np.isfinite(data.accuracy.values)]
+            acc = ys[np.isfinite(ys)]
             if acc.size:
                 lo, hi = self._steady("y acc", float(acc.min()), float(acc.max()), 0.0)
                 plt.ylim(lo, hi, yside="right")
-            plt.plot(
-                xs.tolist(),
-                data.accuracy.values.tolist(),
-                yside="right",
-                color="green",
-                marker="hd",
-            )
+            plt.plot(xs.tolist(), ys.tolist(), yside="right", color="green", marker="hd")
             self._legend.append(("val acc (right)", "green"))
         if self._y_range is not None:
             lo, hi = self._steady("y log" if self.logy else "y lin", *self._y_range, 0.0)
@@ -327,24 +357,6 @@ def legend_row(entries: list[tuple[str, str]], xname: str, width: int) -> Text:
     return row
 
 
-def _row_key(row: Text) -> str:
-    """A row's text and colours as one string, to tell whether it changed."""
-    return row.plain + repr([(s.start, s.end, str(s.style)) for s in row.spans])
-
-
-def _changed_span(before: str, after: str, width: int) -> tuple[int, int]:
-    """The columns ``[x0, x1)`` where two rows of ANSI text differ: the first and last
-    cells whose character or style changed (the whole row when in doubt)."""
-    a, b = Text.from_ansi(before), Text.from_ansi(after)
-    if a.cell_len != b.cell_len or len(a.plain) != len(b.plain) or a.cell_len != len(a.plain):
-        return 0, width  # wide characters or a changed length: columns are not indexes
-    cells_a, cells_b = _cells(a), _cells(b)
-    diff = [i for i, (p, q) in enumerate(zip(cells_a, cells_b, strict=True)) if p != q]
-    if not diff:
-        return 0, width
-    return diff[0], min(width, diff[-1] + 1)
-
-
 def steady_range(
     lo: float, hi: float, held: tuple[float, float] | None = None, headroom: float = 0.0
 ) -> tuple[float, float]:
@@ -364,15 +376,6 @@ def steady_range(
     magnitude = 10.0 ** math.floor(math.log10((top - lo) / 5))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if (top - lo) / (m * magnitude) <= 5)
     return (math.floor(lo / step) * step, math.ceil(top / step) * step)
-
-
-def _cells(text: Text) -> list[tuple[str, tuple[object, ...]]]:
-    """Each character of ``text`` with the styles of the spans over it."""
-    styles: list[tuple[object, ...]] = [()] * len(text.plain)
-    for span in text.spans:
-        for i in range(span.start, min(span.end, len(styles))):
-            styles[i] = (*styles[i], span.style)
-    return list(zip(text.plain, styles, strict=True))
 
 
 def _earliest_time(series: list[MetricSeries | None]) -> float:
