@@ -130,6 +130,8 @@ class Batches:
         return self._to_device(x, y)
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.device == self.device and y.device == self.device:
+            return x, y  # tensor data already there: two calls a step saved (tiny models)
         if self.device.type != "cuda" or x.device.type == "cuda":
             return x.to(self.device), y.to(self.device)
         # Host to GPU: a non_blocking copy overlaps only from pinned memory (from pageable
