@@ -728,27 +728,27 @@ class PtyApp:
         wrapped in a narrow column still matches)."""
         return " ".join(" ".join(self.screen().lines()).split())
 
-    def wait_raw_text(self, needle: str, since: Mark, timeout: float) -> float:
-        """The arrival time of the chunk after which the plain text written since
-        ``since`` first contains ``needle`` (the text between escapes, not the screen)."""
+    def wait_screen_text(self, needle: str, since: Mark, timeout: float) -> float:
+        """The arrival time of the first chunk after ``since`` after which the emulated
+        screen shows ``needle``. The screen, not the bytes: the app sends only the cells
+        that changed, so three typed letters are three separate writes."""
         deadline = time.monotonic() + timeout
-        checked = since.chunk_index
-        buf = b""
         while True:
             with self._cond:
-                new = self.chunks[checked:]
-                checked = len(self.chunks)
-            for c in new:
-                buf += c.data
-                if needle in strip_escapes(buf):
+                new = self.chunks[self._screen_chunks :]
+                first = self._screen_chunks
+                self._screen_chunks = len(self.chunks)
+            for k, c in enumerate(new):
+                self._screen.feed(c.data)
+                if first + k >= since.chunk_index and needle in self._screen.text():
                     return c.t
             now = time.monotonic()
             if now >= deadline:
-                raise TimeoutError(f"{needle!r} not written within {timeout:.1f} s")
+                raise TimeoutError(f"{needle!r} not shown within {timeout:.1f} s")
             if not self.alive():
                 raise RuntimeError("the app exited")
             with self._cond:
-                if len(self.chunks) == checked:
+                if len(self.chunks) == self._screen_chunks:
                     self._cond.wait(min(0.2, deadline - now))
 
     def tail_text(self, n: int = 2000) -> str:

@@ -78,12 +78,16 @@ def type_measured(app: PtyApp, keys: int, rng: random.Random) -> list[float]:
             sent = app.send(ch)
             typed += ch
             try:
-                shown = app.wait_raw_text(typed[-3:], mark, MISS_S)
+                shown = app.wait_screen_text(typed[-3:], mark, MISS_S)
                 latencies.append(shown - sent)
             except TimeoutError:
                 latencies.append(MISS_S)
             time.sleep(0.05 + 0.05 * rng.random())
     app.send("ctrl+u")
+    # Wait for the input to be empty before the next key: a pane key (a priority
+    # binding) sent right behind would move the focus before ctrl+u reaches the input's
+    # own bindings, and the letters would stay in it.
+    app.wait_screen(r"type Python here", 30)
     return latencies
 
 
