@@ -16,6 +16,7 @@ its text changed, and never asks for a layout (``widgets.common.text_update``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.reactive import reactive
@@ -179,6 +180,11 @@ class SystemFeed:
         # Written by the sampler thread, read by the UI timer.
         self.text = ""
         self.cuda: dict[str, int] | None = None
+        self.sample: SystemSample | None = None  # the latest, for other views of it
+        self.device: str | None = None
+        # Called on the UI thread with each new sample (the monitor's system strip).
+        self.subscribers: list[Callable[[SystemSample, str | None], None]] = []
+        self._shown: SystemSample | None = None
         self._sampler: SystemSampler | None = None
         self._timer: Timer | None = None
 
@@ -187,6 +193,8 @@ class SystemFeed:
         device = info.device if info is not None else None
         self.cuda = cuda_memory_of(sample, device)
         self.text = system_text(sample, device)
+        self.device = device
+        self.sample = sample
 
     def start(self) -> SystemFeed:
         from tui.core.train.system import SystemSampler
@@ -201,6 +209,11 @@ class SystemFeed:
         self.status.system_text = self.text
         if self.cuda is not None:
             self.status.set_cuda(self.cuda)
+        sample = self.sample
+        if sample is not None and sample is not self._shown:
+            self._shown = sample
+            for subscriber in list(self.subscribers):
+                subscriber(sample, self.device)
 
     def stop(self) -> None:
         if self._timer is not None:

@@ -39,6 +39,7 @@ from widgets.monitor.fitting import FitOffer, fit_hint
 from widgets.monitor.keys import MONITOR_BINDINGS
 from widgets.monitor.run_form import RunForm
 from widgets.monitor.runs_table import RunsTable
+from widgets.monitor.system_strip import SystemStrip
 from widgets.monitor.watch_mode import WatchSources
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self._steps_per_epoch = 1
         self._starting = False
         self._start_when_ready = False  # s was pressed while torch was loading
+        self._system_feed: tuple[Any, Any] | None = None  # (app's SystemFeed, our callback)
         self._post_mortem_shown: Any = None  # the trainer's post-mortem last handed over
         self._last_state: RunState | None = None
         self.handoff = ModelHandoff()
@@ -126,7 +128,9 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="monitor-top"):
-            yield RunForm(id="train-form")
+            with Vertical(id="monitor-left"):
+                yield RunForm(id="train-form")
+                yield SystemStrip(id="system-strip")
             with Vertical(id="monitor-right"):
                 yield Static("torch loading…", id="train-progress")
                 yield Static("", id="train-message")
@@ -136,6 +140,19 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
     def on_mount(self) -> None:
         self.set_interval(DRAIN_INTERVAL, self._drain)
         self.set_interval(PLOT_EVERY, self._plot_tick)
+        # The machine's figures under the form, from the app's sampler (every 2 s).
+        feed = getattr(self.app, "system", None)
+        if feed is not None:
+            strip = self.query_one(SystemStrip)
+            self._system_feed = (feed, strip.show_sample)
+            feed.subscribers.append(strip.show_sample)
+            if feed.sample is not None:
+                strip.show_sample(feed.sample, feed.device)
+
+    def on_unmount(self) -> None:
+        if self._system_feed is not None:
+            feed, show = self._system_feed
+            feed.subscribers[:] = [s for s in feed.subscribers if s != show]
 
     def focus_default(self) -> None:
         focus_now(self.query_one(RunsTable))
