@@ -117,6 +117,7 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         self._starting = False
         self._start_when_ready = False  # s was pressed while torch was loading
         self._system_feed: tuple[Any, Any] | None = None  # (app's SystemFeed, our callback)
+        self._last_system: tuple[Any, str | None] | None = None  # the latest sample, device
         self._post_mortem_shown: Any = None  # the trainer's post-mortem last handed over
         self._last_state: RunState | None = None
         self.handoff = ModelHandoff()
@@ -143,11 +144,17 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
         # The machine's figures under the form, from the app's sampler (every 2 s).
         feed = getattr(self.app, "system", None)
         if feed is not None:
-            strip = self.query_one(SystemStrip)
-            self._system_feed = (feed, strip.show_sample)
-            feed.subscribers.append(strip.show_sample)
+            self._system_feed = (feed, self._system_sample)
+            feed.subscribers.append(self._system_sample)
             if feed.sample is not None:
-                strip.show_sample(feed.sample, feed.device)
+                self._system_sample(feed.sample, feed.device)
+
+    def _system_sample(self, sample: Any, device: str | None) -> None:
+        """A new system sample: shown now when the pane is, else when it is shown again
+        (a hidden pane draws nothing)."""
+        self._last_system = (sample, device)
+        if self.display:
+            self.query_one(SystemStrip).show_sample(sample, device)
 
     def on_unmount(self) -> None:
         if self._system_feed is not None:
@@ -443,6 +450,8 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
     def on_show(self) -> None:
         """Shown again (F4): bring the progress, the plot and the live row up to date at
         once, not at the next drain."""
+        if self._last_system is not None:
+            self.query_one(SystemStrip).show_sample(*self._last_system)
         t = self.trainer
         if t is None or self.watched is not None or self.watch_reader is not None:
             return
