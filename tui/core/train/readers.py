@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from tui.core.train.config import RunState
 from tui.core.train.series import MetricPoint
@@ -160,6 +164,71 @@ def _point_from_dict(d: Any) -> MetricPoint | None:
     return MetricPoint(step=step, epoch=epoch, time=time_, name=name, value=value)
 
 
+class MetricArrays(NamedTuple):
+    """The points of one metric, in file order."""
+
+    steps: np.ndarray  # int64
+    times: np.ndarray  # float64
+    values: np.ndarray  # float64 (NaN where the line had null)
+
+
+# One line exactly as RunDir.append_metrics writes it (json.dumps, compact separators).
+_FAST_LINE = re.compile(
+    rb'^\{"step":(\d{1,18}),"epoch":\d{1,18}(?:\.0)?,"time":(-?[0-9][0-9.eE+-]*),'
+    rb'"name":"([^"\\\n]{1,200})","value":(-?[0-9][0-9.eE+-]*|null)\}$',
+    re.M,
+)
+
+
+def _numbers(column: tuple[bytes, ...]) -> np.ndarray:
+    """Parse a column of number literals (ValueError unless each is one number)."""
+    with warnings.catch_warnings():
+        # Text it cannot read to its end is only a DeprecationWarning: make it an error.
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            out = np.fromstring(b" ".join(column), dtype=np.float64, sep=" ")
+        except DeprecationWarning:
+            raise ValueError("not a number") from None
+    if out.size != len(column):
+        raise ValueError("not a number")
+    return out
+
+
+def _fast_arrays(data: bytes) -> dict[str, MetricArrays] | None:
+    """``data``'s lines as arrays per name, or None unless every line is in dltui's own
+    compact form (then the caller reads them one by one)."""
+    matches = _FAST_LINE.findall(data)
+    if not matches or len(matches) != data.count(b"\n") + 1:
+        return None
+    # The epoch is matched (a whole number, maybe written 1.0) but not kept: the arrays
+    # are steps, times and values.
+    steps_b, times_b, names_b, values_b = zip(*matches, strict=True)
+    try:
+        steps = np.array(steps_b).astype(np.int64)
+        # One C-level parse of the joined column is faster than a cast of each bytes.
+        times = _numbers(times_b)
+        values = _numbers(tuple(b"nan" if v == b"null" else v for v in values_b))
+    except ValueError:  # "1.2.3" matches the pattern and is no number
+        return None
+    if not np.isfinite(times).all():
+        return None
+    names = np.array(names_b)
+    out: dict[str, MetricArrays] = {}
+    uniq, inverse = np.unique(names, return_inverse=True)
+    try:
+        labels = [u.decode("utf-8") for u in uniq]
+    except UnicodeDecodeError:
+        return None
+    if len(uniq) == 1:
+        return {labels[0]: MetricArrays(steps, times, values)}
+    order = np.argsort(inverse, kind="stable")  # each name's lines, in file order
+    bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+    for k, label in enumerate(labels):
+        idx = order[bounds[k] : bounds[k + 1]]
+        out[label] = MetricArrays(steps[idx], times[idx], values[idx])
+    return out
+
+
 class MetricsReader:
     """Follows a ``metrics.jsonl`` as another thread or process appends to it.
 
@@ -183,23 +252,60 @@ class MetricsReader:
 
     def read(self, max_bytes: int | None = None) -> list[MetricPoint]:
         """New complete points (at most ``max_bytes`` of the file per call, if given)."""
+        data = self._complete_lines(max_bytes)
+        return self._parse(data) if data else []
+
+    def read_arrays(self, max_bytes: int | None = None) -> dict[str, MetricArrays]:
+        """New complete points as arrays per metric name: (steps, times, values).
+
+        The lines dltui writes itself (``{"step":1,"epoch":1,"time":..,"name":"..",
+        "value":..}``, compact, that key order) are read by one regular expression over
+        the whole chunk and converted by NumPy: no Python object per point, ~10x faster
+        than ``json.loads`` line by line (10^6 lines: seconds -> well under a second). A
+        chunk with any other line (hand-written, torn, a blank) is read the careful
+        way, line by line, with the same validation as :meth:`read`.
+        """
+        data = self._complete_lines(max_bytes)
+        if not data:
+            return {}
+        arrays = _fast_arrays(data)
+        if arrays is not None:
+            return arrays
+        by_name: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        for p in self._parse(data):
+            st, tm, vl = by_name.setdefault(p.name, ([], [], []))
+            st.append(p.step)
+            tm.append(p.time)
+            vl.append(p.value)
+        return {
+            name: MetricArrays(
+                np.asarray(st, dtype=np.int64),
+                np.asarray(tm, dtype=np.float64),
+                np.asarray(vl, dtype=np.float64),
+            )
+            for name, (st, tm, vl) in by_name.items()
+        }
+
+    def _complete_lines(self, max_bytes: int | None) -> bytes:
+        """The next complete lines of the file (without the last newline), b"" if none;
+        a torn last line is kept for the next call."""
         try:
             size = os.path.getsize(self.path)
             if size < self.offset:
                 self.offset, self._partial, self._discarding = 0, b"", False
             if size == self.offset:
-                return []
+                return b""
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
                 chunk = fh.read(max_bytes if max_bytes is not None else -1)
         except OSError:  # gone, unreadable, a folder named metrics.jsonl
-            return []
+            return b""
         self.offset += len(chunk)
         if self._discarding:
             # The rest of an over-long line, dropped (and counted) already.
             nl = chunk.find(b"\n")
             if nl < 0:
-                return []
+                return b""
             chunk, self._discarding = chunk[nl + 1 :], False
         data = self._partial + chunk
         cut = data.rfind(b"\n")
@@ -210,9 +316,12 @@ class MetricsReader:
             self._partial, self._discarding = b"", True
             self.skipped += 1
         if cut < 0:
-            return []
+            return b""
+        return data[:cut]
+
+    def _parse(self, data: bytes) -> list[MetricPoint]:
         points = []
-        for line in data[:cut].split(b"\n"):
+        for line in data.split(b"\n"):
             if not line.strip():
                 continue
             p = None

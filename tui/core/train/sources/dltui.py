@@ -1,8 +1,9 @@
 """dltui's own run directories (``status.json``, ``metrics.jsonl``) as a :class:`RunSource`.
 
 Reading goes through :class:`~tui.core.train.runs.MetricsReader` (byte offset, torn last
-line kept for the next read) and the state through ``read_status`` and ``live_state``,
-so a run whose writer died shows ``died`` here as everywhere else.
+line kept for the next read; dltui's own lines parsed straight into arrays) and the state
+through ``read_status`` and ``live_state``, so a run whose writer died shows ``died`` here
+as everywhere else.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
 from tui.core.train.config import RunState
 from tui.core.train.runs import METRICS, STATUS, MetricsReader, live_state, read_status
 from tui.core.train.sources.base import RunSource, Scalars, newest_mtime
 
 __all__ = ["DltuiSource", "is_dltui_run"]
 
-_MAX_BYTES = 64 << 20  # per poll: a huge backlog is read over several polls
+# Per poll: a huge backlog is read over several polls (~200,000 lines each), so the
+# first points reach the plot while the rest is read, and memory stays bounded.
+_MAX_BYTES = 16 << 20
 
 
 def is_dltui_run(path: str | os.PathLike) -> bool:
@@ -40,26 +41,13 @@ class DltuiSource(RunSource):
     def poll(self) -> dict[str, Scalars]:
         self.status = read_status(self.path)
         try:
-            points = self._reader.read(max_bytes=_MAX_BYTES)
+            arrays = self._reader.read_arrays(max_bytes=_MAX_BYTES)
         except (OSError, ValueError) as exc:
             self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             return {}
         skipped = self._reader.skipped
         self.error = f"{skipped} unreadable lines in {METRICS}" if skipped else None
-        by_tag: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        for p in points:
-            st, tm, vl = by_tag.setdefault(p.name, ([], [], []))
-            st.append(p.step)
-            tm.append(p.time)
-            vl.append(p.value)
-        out = {
-            tag: Scalars(
-                np.asarray(st, dtype=np.int64),
-                np.asarray(tm, dtype=np.float64),
-                np.asarray(vl, dtype=np.float64),
-            )
-            for tag, (st, tm, vl) in by_tag.items()
-        }
+        out = {tag: Scalars(a.steps, a.times, a.values) for tag, a in arrays.items()}
         return self._note(out)
 
     @property
