@@ -81,3 +81,30 @@ def test_many_lines_in_one_poll_are_arrays(tmp_path: Path) -> None:
     assert len(got["train/loss"].steps) + len(got["val/loss"].steps) == n
     assert got["val/loss"].steps[:3].tolist() == [0, 10, 20]
     assert got["train/loss"].steps.dtype == np.int64
+
+
+def test_a_long_watched_run_is_read_a_bounded_chunk_a_drain(tmp_path: Path, monkeypatch) -> None:
+    from tui.core.train.series import MetricSeries
+    from widgets.monitor import follow
+    from widgets.monitor.follow import WATCH_CHUNK, poll_watched
+
+    monkeypatch.setattr(follow, "WATCH_BUDGET_S", 0.0)  # one chunk a drain, on any machine
+
+    n = 120_000  # ~10 MB of lines: several drains' worth
+    lines = [_own(i, "train/loss", 1.0 / (i + 1), 1e9 + i) for i in range(n)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    reader, train = MetricsReader(tmp_path), MetricSeries("train/loss")
+    polls = []
+    while True:
+        poll = poll_watched(reader, tmp_path, train)
+        got = poll.arrays.get("train/loss")
+        if got is not None:
+            train.extend_arrays(got.steps, got.values, got.times)
+        polls.append(poll)
+        if not poll.more:
+            break
+    assert len(polls) > 1 and polls[0].more  # not the whole file in one drain
+    assert reader.offset <= (tmp_path / "metrics.jsonl").stat().st_size
+    assert len(train) == n and train.last_step == n - 1
+    assert f"{n - 1:,}" in polls[-1].text or str(n - 1) in polls[-1].text
+    assert (tmp_path / "metrics.jsonl").stat().st_size > WATCH_CHUNK

@@ -483,12 +483,19 @@ class MonitorPane(FitOffer, WatchSources, Vertical):
 
         assert self.watch_reader is not None and self.watch_dir is not None
         poll = poll_watched(self.watch_reader, self.watch_dir, self.series["train/loss"])
-        self._add_points(poll.points)
+        for name, a in poll.arrays.items():
+            series = self.series.get(name)
+            if series is not None:
+                series.extend_arrays(a.steps, a.values, a.times)
         set_text(self.query_one("#train-progress", Static), poll.text)
         self._steps_per_epoch = poll.steps_per_epoch or self._steps_per_epoch
         self.drains += 1
-        if poll.points:
+        if poll.more:  # a long backlog: the next bounded read at once, not in 0.25 s
+            self.call_after_refresh(self._drain)
+        if poll.arrays and not poll.more:
             self._redraw()
+        elif poll.arrays:
+            self._plot_stale = True
 
     def _redraw(self) -> None:
         if self.plot is None:
