@@ -33,7 +33,9 @@ def test_a_signal_stops_the_run_inside_the_app_then_exits(tmp_path: Path, sig: i
         app.send("space")
         app.wait(
             lambda a: (
-                read_status(run.path).get("state") == RunState.PAUSED or "paused" in a.flat_screen()
+                # status.json may not be written yet when the screen says training.
+                (read_status(run.path) or {}).get("state") == RunState.PAUSED
+                or "paused" in a.flat_screen()
             ),
             TIMEOUT_S,
             "the run paused",
@@ -42,6 +44,6 @@ def test_a_signal_stops_the_run_inside_the_app_then_exits(tmp_path: Path, sig: i
         code = app.proc.wait(TIMEOUT_S)
     assert code == 128 + sig
     status = read_status(run.path)
-    assert status["state"] == RunState.STOPPED, status
+    assert status is not None and status["state"] == RunState.STOPPED, status
     checkpoint = load_checkpoint(run.path / "checkpoint-last.pt")
     assert checkpoint["step"] == status["step"]
