@@ -46,7 +46,9 @@ class RunsTable(DataTable[str]):
         self.add_column("run", key="name")
         # Fixed widths: a cleared DataTable keeps columns as wide as their widest content
         # so far, so an auto width would depend on whether "running" was ever listed.
-        self.add_column("kind", key="kind", width=11)
+        # The kind as wide as the kinds listed ("dltui" in the TUI, up to "tensorboard"
+        # under dltui watch): at 80 columns the run names need the room.
+        self.add_column("kind", key="kind")
         self.add_column("status", key="status", width=8)
         self.add_column("step", key="step", width=7)
         self.add_column("best val", key="value", width=10)
@@ -55,6 +57,30 @@ class RunsTable(DataTable[str]):
         self._shown_rows: dict[str, TableRow] = {}  # under dltui watch: what each row shows
         self._live: tuple[str, RunState, int] | None = None  # path, state, step
         self._live_at = 0.0
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Narrow the run column, when the names are wider than the room left, so that
+        every column stays in sight (at 80 columns a 29-character run name pushed the
+        last two off the screen); the names are then cut at the right."""
+        name = self.columns.get(ColumnKey("name"))
+        width = self.scrollable_content_region.width
+        if name is None or width <= 0:
+            return
+        others = sum(c.get_render_width(self) for k, c in self.columns.items() if k != name.key)
+        room = max(8, width - others - 2 * self.cell_padding)
+        natural = max([3, *(len(str(self.get_cell(key, name.key))) for key in self.rows)])
+        fits = natural <= room
+        if fits == name.auto_width and (fits or name.width == room):
+            return
+        name.auto_width = fits
+        if not fits:
+            name.width = room
+        self._update_count += 1  # a key of DataTable's row render cache
+        self._require_update_dimensions = True
+        self.refresh()
 
     def render_line(self, y: int) -> Strip:
         try:
@@ -101,6 +127,7 @@ class RunsTable(DataTable[str]):
             )
         if runs:
             self.move_cursor(row=min(cursor, len(runs) - 1))
+        self.fit_columns()
 
     def show_watched(self, rows: list[TableRow], value_label: str) -> None:
         """The watched runs (``dltui watch``): only the cells whose text changed are
@@ -114,6 +141,7 @@ class RunsTable(DataTable[str]):
                 self.add_row(*(getattr(r, c) for c in COLUMNS), key=r.key)
             if rows:
                 self.move_cursor(row=min(cursor, len(rows) - 1))
+            self.fit_columns()
         else:
             for r in rows:
                 old = self._shown_rows[r.key]

@@ -176,7 +176,10 @@ class WatchSources:
             if tag is None or self.watched is None:
                 return
             if add:
-                self.watched.toggle(tag)
+                refused = self.watched.toggle(tag)
+                if refused is not None:
+                    self.notify(refused, severity="warning")  # type: ignore[attr-defined]
+                    return
             else:
                 self.watched.pick(tag)
             self._changed_choice()

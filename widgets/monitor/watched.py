@@ -15,12 +15,21 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from tui.core.text import number_text
 from tui.core.train.series import MetricSeries
 from tui.core.train.sources.follow import Batch, RunRow, SourceFollower
 from tui.core.train.sources.tags import compile_filter
 
-__all__ = ["DEFAULT_TAG", "MAX_POINTS_PER_DRAIN", "TableRow", "WatchedRuns", "age_text"]
+__all__ = [
+    "DEFAULT_TAG",
+    "MAX_POINTS_PER_DRAIN",
+    "TableRow",
+    "WatchedRuns",
+    "age_text",
+    "scales_agree",
+]
 
 DEFAULT_TAG = "train/loss"
 MAX_POINTS_PER_DRAIN = 50_000  # vectorised appends: ~10-20 ms on a busy 2-core machine
@@ -49,6 +58,19 @@ class TableRow:
     value: str
     updated: str
     shown: str
+
+
+SCALE_FACTOR = 20.0  # typical sizes further apart than this do not share an axis
+
+
+def scales_agree(a: float | None, b: float | None) -> bool:
+    """Whether two tags' typical sizes can share one y axis (unknown sizes do)."""
+    if a is None or b is None:
+        return True
+    lo, hi = sorted((abs(a), abs(b)))
+    if hi == 0.0:
+        return True
+    return lo > 0.0 and hi / lo <= SCALE_FACTOR
 
 
 class WatchedRuns:
@@ -101,13 +123,39 @@ class WatchedRuns:
         """Show ``tag`` alone."""
         self.tags, self.picked = [tag], True
 
-    def toggle(self, tag: str) -> None:
-        """Add ``tag`` to the plot, or take it out (the last one stays)."""
+    def toggle(self, tag: str) -> str | None:
+        """Add ``tag`` to the plot, or take it out (the last one stays). A tag whose
+        values do not share a scale with the plotted ones is not added: the line says
+        why (a loss near 0.5 and a learning rate near 0.001 on one axis make one of them
+        a flat line at the bottom)."""
         self.picked = True
-        if tag in self.tags and len(self.tags) > 1:
-            self.tags.remove(tag)
-        elif tag not in self.tags:
-            self.tags.append(tag)
+        if tag in self.tags:
+            if len(self.tags) > 1:
+                self.tags.remove(tag)
+            return None
+        scale = self.scale_of(tag)
+        for other in self.tags:
+            theirs = self.scale_of(other)
+            if not scales_agree(scale, theirs):
+                return (
+                    f"{tag} (~{scale:.3g}) and {other} (~{theirs:.3g}) do not share a scale: "
+                    f"t plots {tag} alone"
+                )
+        self.tags.append(tag)
+        return None
+
+    def scale_of(self, tag: str) -> float | None:
+        """The typical size of ``tag``'s values over the runs: the median of |value|."""
+        parts = [
+            by_tag[tag].values
+            for by_tag in self.series.values()
+            if tag in by_tag and len(by_tag[tag])
+        ]
+        if not parts:
+            return None
+        values = np.abs(np.concatenate(parts))
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if values.size else None
 
     def set_filter(self, pattern: str) -> str | None:
         """Filter runs by name (a regex); returns the error line of a bad pattern."""
