@@ -53,8 +53,9 @@ MISSING_TENSORBOARD = (
     "reading TensorBoard logs needs the tensorboard package: pip install 'dltui[tensorboard]'"
 )
 # Bytes read per step: bounds the decoder's temporaries (a dozen arrays per record)
-# whatever the file size; 4 MiB is ~75,000 scalars, already a few vectorised steps.
-_READ_CHUNK = 4 << 20
+# whatever the file size; 2 MiB is ~37,000 scalars, already a few vectorised steps (4 MiB
+# put the peak of opening 10^6 scalars just over the 150 MB budget).
+_READ_CHUNK = 2 << 20
 # Bytes one poll reads at most: the rest of a big log is left for the next polls
 # (``backlog``), so its first points are drawn while the rest is still being read.
 POLL_BYTES = 8 << 20
