@@ -119,7 +119,7 @@ class StatusLine(Static):
         set_text(self, " │ ".join(parts))
 
 
-def _cuda_index(device: str | None) -> int | None:
+def cuda_index(device: str | None) -> int | None:
     """0 for ``cuda``, 1 for ``cuda:1``, None for any other device."""
     if not device or not device.startswith("cuda"):
         return None
@@ -127,7 +127,8 @@ def _cuda_index(device: str | None) -> int | None:
     return int(index) if index.isdigit() else 0
 
 
-def _steps(value: float, step: float) -> float:
+def coarse(value: float, step: float) -> float:
+    """``value`` rounded to a multiple of ``step`` (figures that do not jitter)."""
     return round(value / step) * step
 
 
@@ -141,14 +142,14 @@ def system_text(sample: SystemSample, device: str | None = None) -> str:
     # Coarse steps (5 % and 16 MiB): jitter of a point or a page must not repaint the
     # line every 2 s on an idle screen; bytes to the terminal are the budget over SSH.
     parts = []
-    cpu = [] if sample.cpu_percent is None else [f"CPU {_steps(sample.cpu_percent, 5):.0f}%"]
+    cpu = [] if sample.cpu_percent is None else [f"CPU {coarse(sample.cpu_percent, 5):.0f}%"]
     if sample.process_rss_mb is not None:
-        cpu.append(f"RSS {human_bytes(_steps(sample.process_rss_mb, 16) * _MB)}")
+        cpu.append(f"RSS {human_bytes(coarse(sample.process_rss_mb, 16) * _MB)}")
     if cpu:
         parts.append(" ".join(cpu))
-    index = _cuda_index(device)
+    index = cuda_index(device)
     for g in sorted(sample.gpus, key=lambda g: g.index != index):
-        util = "?" if g.util is None else f"{_steps(g.util, 5):.0f}%"
+        util = "?" if g.util is None else f"{coarse(g.util, 5):.0f}%"
         parts.append(f"GPU{g.index} {util} {_gb(g.memory_used_mb)}/{_gb(g.memory_total_mb)}G")
     return " │ ".join(parts)
 
@@ -156,7 +157,7 @@ def system_text(sample: SystemSample, device: str | None = None) -> str:
 def cuda_memory_of(sample: SystemSample, device: str | None) -> dict[str, int] | None:
     """torch's allocated / reserved bytes on the session's CUDA device (``cuda:1``, not
     the current device), or None when this process has not used that device."""
-    index = _cuda_index(device)
+    index = cuda_index(device)
     for mem in sample.cuda:
         if mem.index == index:
             return {

@@ -20,19 +20,16 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Static
 
+from widgets.common.status_line import coarse, cuda_index
 from widgets.common.text_update import set_text
 
 if TYPE_CHECKING:
     from tui.core.train.system import SystemSample
 
 
-def _step(value: float, step: float) -> float:
-    return round(value / step) * step
-
-
 def _g(mb: float | None) -> str:
     """MB as GiB with one decimal (``?`` when unknown)."""
-    return "?" if mb is None else f"{_step(mb / 1024, 0.1):.1f}"
+    return "?" if mb is None else f"{coarse(mb / 1024, 0.1):.1f}"
 
 
 def _gpu_g(mb: float | None) -> str:
@@ -40,13 +37,13 @@ def _gpu_g(mb: float | None) -> str:
     if mb is None:
         return "?"
     gib = mb / 1024
-    return f"{gib:.0f}" if gib >= 10 else f"{_step(gib, 0.1):.1f}"
+    return f"{gib:.0f}" if gib >= 10 else f"{coarse(gib, 0.1):.1f}"
 
 
 def _size(mb: float) -> str:
     """A process size: ``352M`` below 1 GiB (16 MiB steps), else ``1.3G``."""
     if mb < 1024:
-        return f"{_step(mb, 16):.0f}M"
+        return f"{coarse(mb, 16):.0f}M"
     return f"{_g(mb)}G"
 
 
@@ -55,30 +52,27 @@ def strip_lines(sample: SystemSample, device: str | None = None) -> list[str]:
     lines = []
     machine = []
     if sample.cpu_percent is not None:
-        machine.append(f"CPU {_step(sample.cpu_percent, 5):.0f}%")
+        machine.append(f"CPU {coarse(sample.cpu_percent, 5):.0f}%")
     if sample.memory_used_mb is not None and sample.memory_total_mb is not None:
         machine.append(f"RAM {_g(sample.memory_used_mb)}/{_g(sample.memory_total_mb)}G")
     if machine:
         lines.append("  ".join(machine))
     proc = []
     if sample.process_cpu_percent is not None:
-        proc.append(f"CPU {_step(sample.process_cpu_percent, 5):.0f}%")
+        proc.append(f"CPU {coarse(sample.process_cpu_percent, 5):.0f}%")
     if sample.process_rss_mb is not None:
         proc.append(f"RSS {_size(sample.process_rss_mb)}")
     if proc:
         lines.append("dltui " + " ".join(proc))
-    index = None
-    if device and device.startswith("cuda"):
-        _, _, tail = device.partition(":")
-        index = int(tail) if tail.isdigit() else 0
+    index = cuda_index(device)
     for g in sorted(sample.gpus, key=lambda g: g.index != index):
         parts = [f"GPU{g.index}"]
-        parts.append("?%" if g.util is None else f"{_step(g.util, 5):.0f}%")
+        parts.append("?%" if g.util is None else f"{coarse(g.util, 5):.0f}%")
         parts.append(f"{_gpu_g(g.memory_used_mb)}/{_gpu_g(g.memory_total_mb)}G")
         if g.temperature_c is not None:
             parts.append(f"{g.temperature_c:.0f}°")
         if g.power_w is not None:
-            parts.append(f"{_step(g.power_w, 5):.0f}W")
+            parts.append(f"{coarse(g.power_w, 5):.0f}W")
         lines.append(" ".join(parts))
     for mem in sorted(sample.cuda, key=lambda m: m.index != index):
         name = "torch" if len(sample.cuda) == 1 else f"torch{mem.index}"
